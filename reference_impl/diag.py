@@ -1,0 +1,75 @@
+"""The backward pass with explicit diagonal Jacobians, exactly as the seed's equations read.
+
+``nabla_sigma[k]`` is materialised as a (d, l_k, l_k) stack, one diagonal matrix per sample, and
+multiplied like any other Jacobian. That costs O(d l_k^2) memory and O(d l_k^2) work per layer
+where the Hadamard variant needs O(d l_k): it is here to show the equations are right and what
+writing them literally costs. It knows its memory need and refuses a configuration over a budget.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import Activation
+from .validation import Params
+
+DEFAULT_MEMORY_BUDGET_BYTES = 2 * 2**30
+
+
+class MemoryBudgetError(ValueError):
+    """The diagonal Jacobians of a configuration would not fit in the memory budget."""
+
+
+def memory_need_bytes(sizes: list[int], batch: int, dtype: np.dtype) -> int:
+    """Bytes of the largest stack of diagonal Jacobians: d l_k^2 numbers (one layer at a time)."""
+    return batch * max(width * width for width in sizes[1:]) * np.dtype(dtype).itemsize
+
+
+def check_memory(sizes: list[int], batch: int, dtype: np.dtype, budget_bytes: int | None) -> None:
+    budget = DEFAULT_MEMORY_BUDGET_BYTES if budget_bytes is None else budget_bytes
+    need = memory_need_bytes(sizes, batch, dtype)
+    if need > budget:
+        raise MemoryBudgetError(
+            f"variant='diag' needs {need / 2**30:.1f} GiB for diagonal Jacobians "
+            f"(batch {batch} x width {max(sizes[1:])}^2 x {np.dtype(dtype).itemsize} bytes), "
+            f"budget {budget / 2**30:.1f} GiB: use variant='hadamard' or a larger memory_budget"
+        )
+
+
+def diagonal_jacobians(derivatives: np.ndarray) -> np.ndarray:
+    """(d, l) derivatives -> (d, l, l) stack of diagonal matrices, np.diagflat per sample."""
+    d, width = derivatives.shape
+    stack = np.zeros((d, width, width), dtype=derivatives.dtype)
+    diagonal = np.arange(width)
+    stack[:, diagonal, diagonal] = derivatives
+    return stack
+
+
+def backward(
+    params: Params,
+    y: list[np.ndarray],
+    dC_dy: np.ndarray,
+    activations: list[Activation],
+    clip: float | None = None,
+) -> Params:
+    """Gradients [(dC/dW[k], dC/db[k]) for k = 1..L], from y[0..L] and dC/dy[L]."""
+    L = len(params)
+    grads: Params = [None] * L  # type: ignore[list-item]
+    for k in range(L, 0, -1):
+        W = params[k - 1][0]
+        if clip is not None:
+            dC_dy = np.clip(dC_dy, -clip, clip)  # the seed's clip, before dC/dy[k] is used
+        # nabla_sigma[k]: one (l_k, l_k) diagonal matrix per sample, the seed's np.diagflat.
+        nabla_sigma = diagonal_jacobians(activations[k - 1].derivative(y[k]).T)
+        # dC/dy[k] nabla_sigma[k]: each sample's row vector (1, l_k) times its matrix, stacked.
+        dC_dy_nabla_sigma = (dC_dy[:, None, :] @ nabla_sigma)[:, 0, :]
+        del nabla_sigma  # one layer's stack at a time: the memory need is the largest layer's
+        # (2) dC/dW[k] = y[k-1] dC/dy[k] nabla_sigma[k], summed over samples, in W's shape.
+        dW = (y[k - 1] @ dC_dy_nabla_sigma).T
+        # (3) dC/db[k] = dC/dy[k] nabla_sigma[k], summed over samples.
+        db = dC_dy_nabla_sigma.sum(axis=0)
+        grads[k - 1] = (dW, db)
+        if k > 1:  # dC/dy[0] is the input's gradient: nothing needs it
+            # (1) dC/dy[k-1] = dC/dy[k] nabla_sigma[k] W[k]
+            dC_dy = dC_dy_nabla_sigma @ W
+    return grads

@@ -1,0 +1,146 @@
+"""Argument checks for the public API.
+
+Every check raises ``ValueError`` (wrong value or shape) or ``TypeError`` (wrong type or dtype)
+with a message that names the argument and says what was expected, so that bad input never
+surfaces as a broadcasting error from deep inside the pass. The checks cost O(sum of sizes of
+x and t) plus O(L) shape comparisons: nothing that grows like the matrix products.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+
+from .activations import ACTIVATIONS, Activation
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+VARIANTS = ("diag", "hadamard")
+
+Params = list[tuple[np.ndarray, np.ndarray]]
+
+
+def check_sizes(sizes: object) -> list[int]:
+    """Layer widths [l0, l1, ..., lL]: at least two positive integers."""
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise TypeError(f"sizes: expected a sequence of layer widths [l0, l1, ..., lL], got {type(sizes).__name__}")
+    if len(sizes) < 2:
+        raise ValueError(f"sizes: expected at least two widths (input and output), got {list(sizes)}")
+    for k, width in enumerate(sizes):
+        if isinstance(width, bool) or not isinstance(width, numbers.Integral):
+            raise TypeError(f"sizes[{k}]: expected an integer width, got {width!r}")
+        if width <= 0:
+            raise ValueError(f"sizes[{k}]: expected a positive width, got {width}")
+    return [int(width) for width in sizes]
+
+
+def check_dtype(dtype: object) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}") from exc
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"dtype: expected float32 or float64, got {dt}")
+    return dt
+
+
+def _float_array(value: object, name: str) -> np.ndarray:
+    """The argument as an array (no copy for arrays), of float32 or float64."""
+    array = np.asarray(value)
+    if array.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: expected a float32 or float64 array, got dtype {array.dtype}")
+    return array
+
+
+def check_params(params: object) -> Params:
+    """A non-empty list of (W, b) pairs that chain: W[k] is (l_k, l_{k-1}), b[k] is (l_k,)."""
+    if isinstance(params, (str, bytes, np.ndarray)) or not isinstance(params, Sequence):
+        raise TypeError(f"params: expected a list of (W, b) pairs, got {type(params).__name__}")
+    if len(params) == 0:
+        raise ValueError("params: expected at least one (W, b) layer, got an empty list")
+    checked: Params = []
+    for k, layer in enumerate(params, start=1):
+        name = f"params[{k - 1}]"
+        if isinstance(layer, (str, bytes)) or not isinstance(layer, Sequence) or len(layer) != 2:
+            raise TypeError(f"{name}: expected a (W, b) pair for layer {k}, got {type(layer).__name__}")
+        W = _float_array(layer[0], f"{name}[0] (W of layer {k})")
+        b = _float_array(layer[1], f"{name}[1] (b of layer {k})")
+        if W.ndim != 2 or 0 in W.shape:
+            raise ValueError(f"{name}[0] (W of layer {k}): expected a non-empty 2-d array (l_{k}, l_{k - 1}), got shape {W.shape}")
+        if b.shape != (W.shape[0],):
+            raise ValueError(f"{name}[1] (b of layer {k}): expected shape ({W.shape[0]},) to match W of shape {W.shape}, got {b.shape}")
+        if checked and W.shape[1] != checked[-1][0].shape[0]:
+            raise ValueError(
+                f"{name}[0] (W of layer {k}): layers do not chain: expected {checked[-1][0].shape[0]} columns "
+                f"(the width of layer {k - 1}), got shape {W.shape}"
+            )
+        checked.append((W, b))
+    dtypes = {array.dtype for layer in checked for array in layer}
+    if len(dtypes) > 1:
+        raise TypeError(f"params: expected one dtype for every W and b, got {sorted(map(str, dtypes))}")
+    return checked
+
+
+def check_data(value: object, name: str, rows: int, dtype: np.dtype, batch: int | None = None) -> np.ndarray:
+    """x or t: a finite 2-d array with ``rows`` rows (one column per sample), of the params' dtype."""
+    array = _float_array(value, name)
+    if array.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-d array of shape ({rows}, batch), one column per sample, got shape {array.shape}")
+    if array.shape[0] != rows:
+        raise ValueError(f"{name}: expected {rows} rows to match the network, got shape {array.shape}")
+    if array.shape[1] == 0:
+        raise ValueError(f"{name}: expected at least one sample (column), got shape {array.shape}")
+    if batch is not None and array.shape[1] != batch:
+        raise ValueError(f"{name}: expected {batch} columns, the batch size of x, got {array.shape[1]}")
+    if array.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype} to match params, got {array.dtype}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name}: expected finite values, found NaN or inf")
+    return array
+
+
+def check_activations(activation: object, depth: int) -> list[Activation]:
+    """One activation name for every layer, or a sequence of ``depth`` names."""
+    names = [activation] * depth if isinstance(activation, str) else activation
+    if not isinstance(names, Sequence):
+        raise TypeError(f"activation: expected a name or a list of {depth} names, got {type(activation).__name__}")
+    if len(names) != depth:
+        raise ValueError(f"activation: expected one name or a list of {depth} names (one per layer), got {len(names)}")
+    for name in names:
+        if name not in ACTIVATIONS:
+            raise ValueError(f"activation: unknown name {name!r}, expected one of {sorted(ACTIVATIONS)}")
+    return [ACTIVATIONS[name] for name in names]
+
+
+def check_variant(variant: object) -> str:
+    if variant not in VARIANTS:
+        raise ValueError(f"variant: expected one of {list(VARIANTS)}, got {variant!r}")
+    return variant
+
+
+def check_positive(value: object, name: str, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a positive number{' or None' if allow_none else ''}, got {value!r}")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
+    return float(value)
+
+
+def check_steps(steps: object) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
+        raise TypeError(f"steps: expected a non-negative integer, got {steps!r}")
+    if steps < 0:
+        raise ValueError(f"steps: expected a non-negative integer, got {steps}")
+    return int(steps)
+
+
+def check_finite_params(params: Params) -> None:
+    """Called only when a cost came out non-finite: name the parameter responsible, if any."""
+    for k, (W, b) in enumerate(params, start=1):
+        for array, what in ((W, "W"), (b, "b")):
+            if not np.isfinite(array).all():
+                index = 0 if what == "W" else 1
+                raise ValueError(f"params[{k - 1}][{index}] ({what} of layer {k}): expected finite values, found NaN or inf")
