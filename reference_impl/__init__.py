@@ -62,6 +62,7 @@ def init_params(sizes: Sequence[int], seed: int = 0, dtype: np.dtype | type = np
 def forward(params: Params, x: np.ndarray, activation: Activation = "tanh") -> np.ndarray:
     """The network's output y[L], shape (lL, d), for inputs x of shape (l0, d)."""
     params = check_params(params)
+    check_finite_params(params)
     dtype = params[0][0].dtype
     x = check_data(x, "x", params[0][0].shape[1], dtype)
     return forward_pass(params, x, check_activations(activation, len(params)))[-1]
@@ -130,6 +131,7 @@ def train(
 
 def _check_problem(params, x, t, activation, variant, clip):
     params = check_params(params)
+    check_finite_params(params)
     dtype = params[0][0].dtype
     x = check_data(x, "x", params[0][0].shape[1], dtype)
     t = check_data(t, "t", params[-1][0].shape[0], dtype, batch=x.shape[1])
@@ -140,6 +142,4 @@ def _check_problem(params, x, t, activation, variant, clip):
 def _gradients(params, x, t, activations, variant, clip):
     y = forward_pass(params, x, activations)
     cost, dC_dy = cost_and_output_derivative(y[-1], t)
-    if not np.isfinite(cost):
-        check_finite_params(params)  # name a non-finite parameter if that is the cause
     return cost, _BACKWARD[variant](params, y, dC_dy, activations, clip)

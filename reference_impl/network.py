@@ -11,6 +11,8 @@ Python lists are 0-based, so ``params[k - 1]`` holds ``(W[k], b[k])`` while ``y[
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .activations import Activation
@@ -25,7 +27,7 @@ def init_params(sizes: list[int], seed: int, dtype: np.dtype) -> Params:
     """
     rng = np.random.default_rng(seed)
     params = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+    for fan_in, fan_out in itertools.pairwise(sizes):
         W = rng.standard_normal((fan_out, fan_in)) / np.sqrt(fan_in)
         b = 0.1 * rng.standard_normal(fan_out)
         params.append((W.astype(dtype), b.astype(dtype)))

@@ -29,8 +29,7 @@ def activation_names(activation: str | Sequence[str], depth: int) -> list[str]:
 def to_tensors(params, x, t, requires_grad: bool = True):
     """NumPy -> torch, same dtype; parameters copied so that training never touches the inputs."""
     tensors = [
-        (torch.tensor(W, requires_grad=requires_grad), torch.tensor(b, requires_grad=requires_grad))
-        for W, b in params
+        (torch.tensor(W, requires_grad=requires_grad), torch.tensor(b, requires_grad=requires_grad)) for W, b in params
     ]
     return tensors, torch.from_numpy(np.asarray(x)), torch.from_numpy(np.asarray(t))
 
