@@ -310,7 +310,7 @@ def summary_markdown(run: dict, df: pd.DataFrame) -> str:
     parts = [title, "", intro, "", section_machine(run), section_agreement(df), section_speedup(df), section_times(df),
              section_efficiency(df), section_compile(df), section_memory(df), section_scaling(df),
              section_isolation(run, df), section_skipped(run), section_noise(df), plots_markdown(df)]  # fmt: skip
-    return "\n".join(p for p in parts if p)
+    return "\n\n".join(p.strip("\n") for p in parts if p)
 
 
 # ------------------------------------------------------------------------------------------ plots

@@ -1,0 +1,22 @@
+"""README's two commands are the ones CI and nox run: they must not drift apart."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands() -> list[str]:
+    return re.findall(r"```(?:sh|bash)\n(.+?)\n```", (ROOT / "README.md").read_text())
+
+
+def test_ci_runs_the_readme_test_command():
+    ci_lines = [line for line in (ROOT / ".ci/run").read_text().splitlines() if line and not line.startswith(("#", "set ", "cd ", "export "))]
+    assert ci_lines == [readme_commands()[1]]
+
+
+def test_readme_benchmark_command_runs_the_benchmarks():
+    command = readme_commands()[0]
+    assert "pytest --benchmark-only" in command and "pip install" in command
