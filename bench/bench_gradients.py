@@ -62,23 +62,13 @@ def run_state() -> RunState:
     return RunState()
 
 
-@pytest.fixture(scope="session")
-def isolated(request: pytest.FixtureRequest) -> dict | None:
-    """Under --isolate: every row measured first in a fresh subprocess of its own."""
-    config = request.config
-    if not config.getoption("isolate") or config.getoption("isolate_child"):
-        return None
-    items = [item for item in request.session.items if hasattr(item, "callspec") and "bench_case" in item.callspec.params]
-    return isolate.run_children(config, items)
-
-
 def relative_error(grads, reference) -> float:
     g = np.concatenate([np.ravel(a).astype(np.float64) for layer in grads for a in layer])
     r = np.concatenate([np.ravel(a) for layer in reference for a in layer])
     return float(np.max(np.abs(g - r)) / np.max(np.abs(r)))
 
 
-def test_gradients(benchmark, bench_case, run_state, isolated, request):
+def test_gradients(benchmark, bench_case, run_state, request):
     config, backend = bench_case
     pytest_config = request.config
     reason = backend.skip_reason(config, int(pytest_config.getoption("diag_budget_gib") * 2**30))
@@ -89,7 +79,10 @@ def test_gradients(benchmark, bench_case, run_state, isolated, request):
         if pytest_config.getoption("backends"):  # asked for by name: its absence is an error
             pytest.fail(f"{backend.name} was requested with --backends but {missing}")
         pytest.skip(f"{backend.name}: {missing}")
-    policy = plugin.thread_policy(pytest_config)
+    isolated = None
+    if pytest_config.getoption("isolate") and not pytest_config.getoption("isolate_child"):
+        isolated = isolate.run_child(pytest_config, request.node, backend.name)
+    policy = plugin.process_policy(pytest_config)
     rss_baseline = isolate.current_rss_bytes()
 
     problem, reference, floor_s = run_state.get(config, with_floor=not benchmark.disabled)
@@ -145,4 +138,4 @@ def test_gradients(benchmark, bench_case, run_state, isolated, request):
         rss_peak_bytes=max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_baseline),
     )
     if isolated is not None:
-        benchmark.extra_info.update(isolate.row_info(isolated, request.node.name))
+        benchmark.extra_info.update(isolated)

@@ -3,7 +3,7 @@
 On 2 cores, thread pools of one library that keep spinning after their work can steal a core
 from the next library in the same process; a fresh process per row has no neighbours. Each
 child is ``pytest`` on exactly one row with the same options, so the timing protocol is
-identical; its peak RSS above its own post-import baseline is the memory figure comparable
+identical, and it runs right before the same row in-process; its peak RSS above its own post-import baseline is the memory figure comparable
 across all backends. The report compares the in-process median with the isolated one.
 """
 
@@ -31,7 +31,7 @@ def _child_command(config: pytest.Config, nodeid: str, backend: str, json_path: 
     command = [sys.executable, "-m", "pytest", nodeid, "--benchmark-only", "--isolate-child", "-q",
                "-p", "no:cacheprovider", "--benchmark-json", str(json_path), "--backends", backend,
                "--grid", config.getoption("grid") or "default", "--threads", str(config.bench_threads),
-               "--diag-budget-gib", str(config.getoption("diag_budget_gib"))]  # fmt: skip
+               "--diag-budget-gib", str(config.getoption("diag_budget_gib")), "--malloc", config.getoption("malloc")]  # fmt: skip
     for option in ("benchmark_min_time", "benchmark_max_time", "benchmark_min_rounds"):
         value = config.getoption(option, None)
         if value is not None:
@@ -39,40 +39,17 @@ def _child_command(config: pytest.Config, nodeid: str, backend: str, json_path: 
     return command
 
 
-def run_children(config: pytest.Config, items: list[pytest.Item]) -> dict[str, dict]:
-    """Run each runnable row in its own process; {row name: {median_s, rss_peak_bytes}}."""
-    from . import backends
-
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    budget = int(config.getoption("diag_budget_gib") * 2**30)
-    results: dict[str, dict] = {}
-    runnable = []
-    for item in items:
-        row_config, backend = item.callspec.params["bench_case"]
-        if backend.skip_reason(row_config, budget) is None and backends.framework_missing(backend) is None:
-            runnable.append((item, backend))
+def run_child(config: pytest.Config, item: pytest.Item, backend: str) -> dict:
+    """Time one row in a fresh subprocess, right before the in-process row: both see the same
+    machine state, so their ratio shows the effect of the shared process, not of drifting load."""
     with tempfile.TemporaryDirectory(prefix="isolate-") as tmp:
-        for index, (item, backend) in enumerate(runnable, start=1):
-            json_path = Path(tmp) / f"{index}.json"
-            done = subprocess.run(_child_command(config, item.nodeid, backend.name, json_path),
-                                  cwd=config.rootpath, capture_output=True, text=True)  # fmt: skip
-            if done.returncode != 0 or not json_path.exists():
-                raise RuntimeError(f"isolated run of {item.nodeid} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-            row = json.loads(json_path.read_text())["benchmarks"][0]
-            results[item.name] = {
-                "median_s": row["stats"]["median"],
-                "rss_peak_bytes": row["extra_info"]["rss_peak_bytes"],
-            }
-            if reporter:
-                reporter.write_line(f"isolated {index}/{len(runnable)} {item.name}: {row['stats']['median'] * 1e3:.3f} ms")
-    return results
-
-
-def row_info(isolated: dict[str, dict], name: str) -> dict:
-    row = isolated.get(name)
-    if row is None:
-        return {}
-    return {"isolated_median_s": row["median_s"], "isolated_rss_peak_bytes": row["rss_peak_bytes"]}
+        json_path = Path(tmp) / "row.json"
+        done = subprocess.run(_child_command(config, item.nodeid, backend, json_path),
+                              cwd=config.rootpath, capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0 or not json_path.exists():
+            raise RuntimeError(f"isolated run of {item.nodeid} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        row = json.loads(json_path.read_text())["benchmarks"][0]
+    return {"isolated_median_s": row["stats"]["median"], "isolated_rss_peak_bytes": row["extra_info"]["rss_peak_bytes"]}
 
 
 def summarize(benchmarks) -> dict | None:
@@ -87,7 +64,12 @@ def summarize(benchmarks) -> dict | None:
     return {
         "statistic": "median over rows of (in-process median time / isolated median time)",
         "per_backend": {
-            name: {"median_ratio": statistics.median(values), "min": min(values), "max": max(values), "rows": len(values)}
+            name: {
+                "median_ratio": statistics.median(values),
+                "min": min(values),
+                "max": max(values),
+                "rows": len(values),
+            }
             for name, values in ratios.items()
         },
     }

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from . import backends, machine, threads
+from . import backends, machine, policy
 from .config import GRIDS
 
 
@@ -27,6 +27,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--backends", default=None,
                     help=f"comma-separated backends (default: all but opt-in ones); known: {', '.join(backends.REGISTRY)}")  # fmt: skip
     group.addoption("--threads", type=int, default=None, help="threads for every library (default: all usable cores)")
+    group.addoption("--malloc", choices=policy.MALLOC_POLICIES, default="reuse",
+                    help="glibc allocator policy for the whole process: reuse freed memory (default) or glibc's defaults")  # fmt: skip
     group.addoption("--isolate", action="store_true",
                     help="also run each backend's rows in a fresh subprocess per row and compare with the in-process times")  # fmt: skip
     group.addoption("--diag-budget-gib", type=float, default=2.0,
@@ -54,7 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.bench_backends = backends.select(config.getoption("backends"))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    usable = threads.available_cores()
+    usable = policy.available_cores()
     wanted = config.getoption("threads") or usable
     if not 1 <= wanted <= usable:
         raise pytest.UsageError(f"--threads: expected 1 to {usable} (the cores this process may use), got {wanted}")
@@ -86,10 +88,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             items[:] = keep
 
 
-def thread_policy(config: pytest.Config) -> threads.ThreadPolicy:
+def process_policy(config: pytest.Config) -> policy.ThreadPolicy:
     """Applied once, before the first benchmark (and so before any JAX array of the run)."""
     if config.bench_policy is None:
-        config.bench_policy = threads.apply(config.bench_threads)
+        config.bench_policy = policy.apply(config.bench_threads, config.getoption("malloc"))
     return config.bench_policy
 
 

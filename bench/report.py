@@ -27,7 +27,21 @@ import pandas as pd
 
 REFERENCE = "numpy-hadamard"
 REQUIRED_EXTRA = ("backend", "variant", "width", "depth", "batch", "dtype", "threads", "flops", "grad_rel_err")
-STATS = ("min", "max", "mean", "stddev", "median", "q1", "q3", "iqr", "rounds", "iterations", "outliers", "ops", "total")
+STATS = (
+    "min",
+    "max",
+    "mean",
+    "stddev",
+    "median",
+    "q1",
+    "q3",
+    "iqr",
+    "rounds",
+    "iterations",
+    "outliers",
+    "ops",
+    "total",
+)
 SPREAD_LIMIT = 0.10  # IQR / median above this: the row's median is not to be trusted
 SIGNIFICANCE = 0.01  # Mann-Whitney p-value below which a change between runs counts as real
 
@@ -201,7 +215,12 @@ def section_memory(df: pd.DataFrame) -> str:
     for title, part in per_panel(df):
         out += [f"### {title}: in-process peak", "", markdown(pivot(part, "peak_bytes", fmt_bytes)), ""]
         if "isolated_rss_peak_bytes" in part and part["isolated_rss_peak_bytes"].notna().any():
-            out += [f"### {title}: isolated peak RSS", "", markdown(pivot(part, "isolated_rss_peak_bytes", fmt_bytes)), ""]
+            out += [
+                f"### {title}: isolated peak RSS",
+                "",
+                markdown(pivot(part, "isolated_rss_peak_bytes", fmt_bytes)),
+                "",
+            ]
     return "\n".join(out)
 
 
@@ -293,7 +312,7 @@ def section_machine(run: dict) -> str:
          ("CPU", f"{bench.get('cpu_model', info.get('cpu', {}).get('brand_raw', '–'))}, {bench.get('cores', '–')} cores"),
          ("grid", bench.get("grid", "–")), ("backends", ", ".join(bench.get("backends", []))),
          ("threads", f"{policy.get('threads', '–')} per library, CPU affinity {policy.get('cpu_affinity', '–')}"),
-         ("BLAS (NumPy)", blas or "–"),
+         ("BLAS (NumPy)", blas or "–"), ("allocator", policy.get("malloc") or "–"),
          ("torch threads", f"{policy.get('torch_threads', '–')} intra-op, {policy.get('torch_interop_threads', '–')} inter-op"),
          ("JAX", f"{bench.get('jax_backend', '–')}, x64 {bench.get('jax_enable_x64', '–')}; {policy.get('jax', '')}"),
          ("environment", ", ".join(f"{k}={v}" for k, v in policy.get("env", {}).items()) or "–"),
@@ -364,7 +383,11 @@ def save_plots(df: pd.DataFrame, out: Path) -> None:
         "speedup": _panels(df, _lines("speedup_vs_reference"), f"speed-up vs {REFERENCE}"),
     }
     mem = df[df["variant"].isin(["diag", "hadamard"])]
-    column = "isolated_rss_peak_bytes" if "isolated_rss_peak_bytes" in mem and mem["isolated_rss_peak_bytes"].notna().any() else "peak_bytes"
+    column = (
+        "isolated_rss_peak_bytes"
+        if "isolated_rss_peak_bytes" in mem and mem["isolated_rss_peak_bytes"].notna().any()
+        else "peak_bytes"
+    )
     figures["memory"] = _panels(mem, _lines(column, 1 / 2**20), f"peak memory (MiB, {column})")
     for key, fig in figures.items():
         buffer = io.BytesIO()
@@ -400,7 +423,9 @@ def write_report(source: Path, out: Path | None = None) -> Path:
 def write_index(results: Path) -> Path:
     """results/README.md: every saved run, newest first, and a pointer to the latest."""
     rows = []
-    for run_dir in sorted((p for p in Path(results).iterdir() if p.is_dir() and (p / "benchmarks.json").is_file()), reverse=True):
+    for run_dir in sorted(
+        (p for p in Path(results).iterdir() if p.is_dir() and (p / "benchmarks.json").is_file()), reverse=True
+    ):
         try:
             run = load_run(run_dir)
         except ReportError:
@@ -446,7 +471,9 @@ def compare(old_path: Path, new_path: Path, threshold: float) -> pd.DataFrame:
                      "dtype": key(b)[4], "threads": key(b)[5], "old": a["stats"]["median"], "new": b["stats"]["median"],
                      "ratio": ratio, "p_value": p, "change": change if flagged else ""})  # fmt: skip
     if not rows:
-        raise ReportError(f"{old_path} and {new_path} share no configuration (backend, width, depth, batch, dtype, threads)")
+        raise ReportError(
+            f"{old_path} and {new_path} share no configuration (backend, width, depth, batch, dtype, threads)"
+        )
     return pd.DataFrame(rows)
 
 
@@ -470,7 +497,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where to write (default: the run's folder)")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"), help="compare two runs")
     parser.add_argument("--threshold", type=float, default=10.0, help="percent change that counts (default 10)")
-    parser.add_argument("--fail-above", type=float, metavar="PCT", help="exit 1 if a row got slower by more than PCT %%")
+    parser.add_argument(
+        "--fail-above", type=float, metavar="PCT", help="exit 1 if a row got slower by more than PCT %%"
+    )
     args = parser.parse_args(argv)
     if (args.run is None) == (args.compare is None):
         parser.error("give either RUN_DIR_OR_JSON or --compare OLD NEW")

@@ -1,6 +1,6 @@
 """Back-propagation for a multilayer perceptron, derived with matrix calculus (numerator layout).
 
-The derivation is ``shared/seed/backprop-matrix-calculus.md``; the public API is the contract in
+The derivation is ``derivation.md`` beside this file (the team's seed); the public API is the contract in
 ``shared/DESIGN.md``::
 
     params = init_params([l0, ..., lL], seed=0, dtype=np.float64)
@@ -30,7 +30,6 @@ from .validation import (
     check_activations,
     check_data,
     check_dtype,
-    check_finite_params,
     check_params,
     check_positive,
     check_sizes,
@@ -62,7 +61,6 @@ def init_params(sizes: Sequence[int], seed: int = 0, dtype: np.dtype | type = np
 def forward(params: Params, x: np.ndarray, activation: Activation = "tanh") -> np.ndarray:
     """The network's output y[L], shape (lL, d), for inputs x of shape (l0, d)."""
     params = check_params(params)
-    check_finite_params(params)
     dtype = params[0][0].dtype
     x = check_data(x, "x", params[0][0].shape[1], dtype)
     return forward_pass(params, x, check_activations(activation, len(params)))[-1]
@@ -131,7 +129,6 @@ def train(
 
 def _check_problem(params, x, t, activation, variant, clip):
     params = check_params(params)
-    check_finite_params(params)
     dtype = params[0][0].dtype
     x = check_data(x, "x", params[0][0].shape[1], dtype)
     t = check_data(t, "t", params[-1][0].shape[0], dtype, batch=x.shape[1])

@@ -28,8 +28,12 @@ def _softplus(z: np.ndarray) -> np.ndarray:
     return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
 
 
+def _tanh(z: np.ndarray) -> np.ndarray:
+    return np.tanh(z, out=z)  # in place: z is the forward pass's own temporary
+
+
 def _relu(z: np.ndarray) -> np.ndarray:
-    return np.maximum(z, 0)
+    return np.maximum(z, 0, out=z)
 
 
 def _identity(z: np.ndarray) -> np.ndarray:
@@ -38,7 +42,10 @@ def _identity(z: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Activation:
-    """sigma and its derivative as a function of sigma's output y."""
+    """sigma and its derivative as a function of sigma's output y.
+
+    ``sigma`` may overwrite its argument: the forward pass hands it a temporary it owns.
+    """
 
     name: str
     sigma: Callable[[np.ndarray], np.ndarray]
@@ -49,7 +56,7 @@ ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
         Activation("sigmoid", _sigmoid, lambda y: y * (1 - y)),
-        Activation("tanh", np.tanh, lambda y: 1 - y * y),
+        Activation("tanh", _tanh, lambda y: 1 - y * y),
         # 1 - exp(-y) written as -expm1(-y): accurate when y is tiny (z very negative).
         Activation("softplus", _softplus, lambda y: -np.expm1(-y)),
         # The derivative at 0 is taken to be 0, the convention of PyTorch and JAX.

@@ -12,11 +12,12 @@ Python lists are 0-based, so ``params[k - 1]`` holds ``(W[k], b[k])`` while ``y[
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
 from .activations import Activation
-from .validation import Params
+from .validation import Params, check_finite_layer
 
 
 def init_params(sizes: list[int], seed: int, dtype: np.dtype) -> Params:
@@ -40,6 +41,10 @@ def forward_pass(params: Params, x: np.ndarray, activations: list[Activation]) -
     for k, ((W, b), activation) in enumerate(zip(params, activations), start=1):
         z = W @ y[k - 1]
         z += b[:, None]  # the bias added in place: no second (l_k, d) temporary
+        # A NaN or inf anywhere in W[k] or b[k] makes a whole row of z non-finite, so one sum
+        # over z (O(l_k d)) catches bad parameters without reading W again (O(l_k l_{k-1})).
+        if not math.isfinite(z.sum()):
+            check_finite_layer(params, k)
         y.append(activation.sigma(z))
     return y
 

@@ -3,7 +3,8 @@
 Every check raises ``ValueError`` (wrong value or shape) or ``TypeError`` (wrong type or dtype)
 with a message that names the argument and says what was expected, so that bad input never
 surfaces as a broadcasting error from deep inside the pass. The checks cost O(sum of sizes of
-x and t and params) plus O(L) shape comparisons: nothing that grows like the matrix products.
+x and t) plus O(L) shape comparisons: nothing that grows like the matrix products. Parameters
+are checked for NaN and inf through the pre-activations they produce (``forward_pass``).
 """
 
 from __future__ import annotations
@@ -143,13 +144,14 @@ def check_steps(steps: object) -> int:
     return int(steps)
 
 
-def check_finite_params(params: Params) -> None:
-    """Every W and b finite. A dot product of each array with itself is NaN or inf when any entry
-    is, at a quarter of the cost of np.isfinite; only then (or on overflow of the dot product
-    itself) is the exact check made, to name the culprit."""
-    for k, (W, b) in enumerate(params, start=1):
-        for index, (array, what) in enumerate(((W, "W"), (b, "b"))):
-            if not np.isfinite(np.vdot(array, array)) and not np.isfinite(array).all():
-                raise ValueError(
-                    f"params[{k - 1}][{index}] ({what} of layer {k}): expected finite values, found NaN or inf"
-                )
+def check_finite_layer(params: Params, k: int) -> None:
+    """Called when layer k's pre-activation came out non-finite: name a non-finite W[k] or b[k].
+
+    Finite parameters can still overflow (weights near the float maximum); that is left to the
+    caller's cost, which then shows it.
+    """
+    for index, (array, what) in enumerate(zip(params[k - 1], ("W", "b"))):
+        if not np.isfinite(array).all():
+            raise ValueError(
+                f"params[{k - 1}][{index}] ({what} of layer {k}): expected finite values, found NaN or inf"
+            )

@@ -11,7 +11,11 @@ from bench.config import GRIDS, Config, make_problem
 from .conftest import load_framework
 
 
-@pytest.mark.parametrize("config", [Config("float64", 1, 8, 4), Config("float64", 3, 32, 16), Config("float32", 4, 64, 1)], ids=lambda c: c.id)
+@pytest.mark.parametrize(
+    "config",
+    [Config("float64", 1, 8, 4), Config("float64", 3, 32, 16), Config("float32", 4, 64, 1)],
+    ids=lambda c: c.id,
+)
 def test_flop_model_matches_torch_flop_counter(config):
     """torch counts the matrix products autograd runs: exactly the model's (no input gradient)."""
     torch_mlp = load_framework("torch")
@@ -69,7 +73,11 @@ def test_grids_are_the_promised_ones():
     assert {c.width for c in default} == {16, 64, 256, 1024} and {c.depth for c in default} == {2, 4, 8}
     assert {c.batch for c in default} == {64} and {c.dtype for c in default} == {"float32", "float64"}
     full = GRIDS["full"].configs()
-    assert {2048, 4096} <= {c.width for c in full} and 16 in {c.depth for c in full} and {1, 256} <= {c.batch for c in full}
+    assert (
+        {2048, 4096} <= {c.width for c in full}
+        and 16 in {c.depth for c in full}
+        and {1, 256} <= {c.batch for c in full}
+    )
 
 
 @pytest.mark.parametrize("name", [n for n, b in backends.REGISTRY.items() if not b.opt_in])
@@ -81,8 +89,9 @@ def test_every_backend_computes_the_reference_gradients(name, dtype):
     problem = make_problem(Config(dtype, 3, 24, 8))
     prepared = backend.prepare(problem)
     cost, grads = prepared.to_numpy(prepared.run())
-    _, expected = backends.REGISTRY["numpy-hadamard"].prepare(problem).run()
+    expected_cost, expected = backends.REGISTRY["numpy-hadamard"].prepare(problem).run()
     tolerance = {"float64": 1e-12, "float32": 1e-5}[dtype]
+    assert cost == pytest.approx(expected_cost, rel=tolerance)
     for (dW, db), (eW, eb) in zip(grads, expected):
         assert dW.dtype == np.dtype(dtype)
         np.testing.assert_allclose(dW, eW, atol=tolerance * np.abs(eW).max(), rtol=0)

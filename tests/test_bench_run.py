@@ -65,8 +65,8 @@ def test_run_folder_holds_json_tables_and_plots(smoke_run):
 
 
 def test_json_is_readable_by_pytest_benchmark_compare(smoke_run):
-    done = subprocess.run([sys.executable, "-m", "pytest_benchmark.cli", "compare", str(smoke_run / "benchmarks.json")],
-                          capture_output=True, text=True)  # fmt: skip
+    cli = Path(sys.executable).parent / "pytest-benchmark"  # the console script pytest-benchmark installs
+    done = subprocess.run([str(cli), "compare", str(smoke_run / "benchmarks.json")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "test_gradients[w16-L2-d16-float64-numpy-hadamard]" in done.stdout
 

@@ -13,7 +13,11 @@ def readme_commands() -> list[str]:
 
 
 def test_ci_runs_the_readme_test_command():
-    ci_lines = [line for line in (ROOT / ".ci/run").read_text().splitlines() if line and not line.startswith(("#", "set ", "cd ", "export "))]
+    ci_lines = [
+        line
+        for line in (ROOT / ".ci/run").read_text().splitlines()
+        if line and not line.startswith(("#", "set ", "cd ", "export "))
+    ]
     assert ci_lines == [readme_commands()[1]]
 
 
