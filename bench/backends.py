@@ -23,6 +23,10 @@ from .config import ACTIVATION, Config, Problem
 Grads = list[tuple[np.ndarray, np.ndarray]]
 
 
+class BackendUnavailable(RuntimeError):
+    """The backend cannot run here (e.g. torch.compile without a working C++ compiler)."""
+
+
 @dataclass
 class Prepared:
     run: Callable[[], object]  # the timed call: cost and every gradient, finished (blocked on)
@@ -83,7 +87,10 @@ def _torch_compile(problem: Problem) -> Prepared:
         return c, torch.autograd.grad(c, flat)
 
     start = time.perf_counter()
-    run()  # torch.compile compiles on the first call (forward and backward graphs)
+    try:
+        run()  # torch.compile compiles on the first call (forward and backward graphs)
+    except Exception as exc:  # inductor needs a working C++ toolchain; say why, don't crash the run
+        raise BackendUnavailable(f"torch.compile does not work here: {type(exc).__name__}: {exc}"[:300]) from exc
     return Prepared(run, torch_mlp.to_numpy, compile_s=time.perf_counter() - start)
 
 

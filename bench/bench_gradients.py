@@ -8,7 +8,6 @@ parsed back out of test names.
 
 from __future__ import annotations
 
-import resource
 import time
 import tracemalloc
 
@@ -38,23 +37,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 class RunState:
-    """Per-configuration data shared by every backend's row: problem, reference, floor."""
+    """Per-configuration data shared by every backend's row, each made once, when first needed."""
 
     def __init__(self) -> None:
-        self._problems: dict[Config, tuple] = {}
+        self.config: Config | None = None
+        self._cache: dict[str, object] = {}
 
-    def get(self, config: Config, with_floor: bool):
-        if config not in self._problems:
-            self._problems.clear()  # configurations come one after another: keep one in memory
-            problem = make_problem(config)
-            _, reference = ri.gradients(*_args(upcast(problem)), activation=ACTIVATION, variant="hadamard")
-            floor = flops.matmul_floor_seconds(config) if with_floor else None
-            self._problems[config] = (problem, reference, floor)
-        return self._problems[config]
+    def _get(self, config: Config, key: str, make):
+        if config != self.config:  # configurations come one after another: keep one in memory
+            self.config, self._cache = config, {}
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
 
+    def problem(self, config: Config):
+        return self._get(config, "problem", lambda: make_problem(config))
 
-def _args(problem):
-    return problem.params, problem.x, problem.t
+    def reference(self, config: Config):
+        """float64 numpy-hadamard gradients of exactly the row's numbers (upcast)."""
+        problem = upcast(self.problem(config))
+        make = lambda: ri.gradients(problem.params, problem.x, problem.t, activation=ACTIVATION)[1]  # noqa: E731
+        return self._get(config, "reference", make)
+
+    def floor(self, config: Config, min_time: float):
+        return self._get(config, "floor", lambda: flops.matmul_floor_seconds(config, min_time=min_time))
 
 
 @pytest.fixture(scope="session")
@@ -79,30 +85,25 @@ def test_gradients(benchmark, bench_case, run_state, request):
         if pytest_config.getoption("backends"):  # asked for by name: its absence is an error
             pytest.fail(f"{backend.name} was requested with --backends but {missing}")
         pytest.skip(f"{backend.name}: {missing}")
+    is_child = pytest_config.getoption("isolate_child")
     isolated = None
-    if pytest_config.getoption("isolate") and not pytest_config.getoption("isolate_child"):
+    if pytest_config.getoption("isolate") and not is_child:
         isolated = isolate.run_child(pytest_config, request.node, backend.name)
     policy = plugin.process_policy(pytest_config)
-    rss_baseline = isolate.current_rss_bytes()
 
-    problem, reference, floor_s = run_state.get(config, with_floor=not benchmark.disabled)
-    prepared = backend.prepare(problem)
+    # Only the backend's own work happens between here and the end of timing, so that in a fresh
+    # subprocess (--isolate) the peak RSS above this point is the backend's memory.
+    problem = run_state.problem(config)
+    if backend.framework:  # start the framework's runtime first: its one-off memory is not the row's
+        backend.prepare(make_problem(Config(config.dtype, 1, 2, 1))).run()
+    rss_baseline = isolate.reset_peak_rss()
+    try:
+        prepared = backend.prepare(problem)
+    except backends.BackendUnavailable as exc:
+        pytest.skip(str(exc))
     start = time.perf_counter()
     result = prepared.run()
     first_call_s = time.perf_counter() - start
-
-    cost, grads = prepared.to_numpy(result)
-    assert all(g.dtype == np.dtype(config.dtype) for layer in grads for g in layer), "gradient dtype changed"
-    grad_rel_err = relative_error(grads, reference)
-    assert grad_rel_err <= GRAD_TOLERANCE[config.dtype], f"{backend.name} gradients off by {grad_rel_err:.2e}"
-
-    peak_bytes, peak_method = prepared.peak_bytes, "jax compiled memory_analysis" if prepared.peak_bytes else None
-    if backend.framework is None:  # NumPy allocations are what tracemalloc traces
-        tracemalloc.start()
-        prepared.run()
-        peak_bytes, peak_method = tracemalloc.get_traced_memory()[1], "tracemalloc"
-        tracemalloc.stop()
-
     if not benchmark.disabled:
         calls, start = 0, time.perf_counter()
         while calls < WARMUP_CALLS or time.perf_counter() - start < WARMUP_SECONDS:
@@ -113,6 +114,23 @@ def test_gradients(benchmark, bench_case, run_state, request):
     benchmark(prepared.run)
     # Busy threads over the timed loop: checks the thread policy instead of assuming it.
     cpu_util = (time.process_time() - cpu_start) / max(time.perf_counter() - wall_start, 1e-9)
+    rss_peak_bytes = max(0, isolate.peak_rss_bytes() - rss_baseline)
+
+    # Correctness of this very result, outside the timed region: fast and wrong fails the row.
+    cost, grads = prepared.to_numpy(result)
+    assert all(g.dtype == np.dtype(config.dtype) for layer in grads for g in layer), "gradient dtype changed"
+    grad_rel_err = relative_error(grads, run_state.reference(config))
+    assert grad_rel_err <= GRAD_TOLERANCE[config.dtype], f"{backend.name} gradients off by {grad_rel_err:.2e}"
+
+    peak_bytes = prepared.peak_bytes
+    peak_method = "jax compiled memory_analysis" if peak_bytes is not None else None
+    if backend.framework is None:  # NumPy allocations are what tracemalloc traces
+        tracemalloc.start()
+        prepared.run()
+        peak_bytes, peak_method = tracemalloc.get_traced_memory()[1], "tracemalloc"
+        tracemalloc.stop()
+    # The isolated child only times; the parent's row carries the floor.
+    floor_s = None if is_child else run_state.floor(config, min_time=0.01 if benchmark.disabled else 0.2)
 
     benchmark.extra_info.update(
         backend=backend.name,
@@ -133,9 +151,10 @@ def test_gradients(benchmark, bench_case, run_state, request):
         peak_bytes=peak_bytes,
         peak_method=peak_method,
         cpu_util=cpu_util,
-        # Peak RSS of this process during the row, above the RSS at its start: meaningful in
-        # a fresh subprocess per row (--isolate), a lower bound in a long-lived process.
-        rss_peak_bytes=max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_baseline),
+        # Peak RSS during the backend's work above the RSS before it: the comparable memory figure
+        # in a fresh subprocess (--isolate); in a long-lived process, where freed memory is reused,
+        # only a lower bound.
+        rss_peak_bytes=rss_peak_bytes,
     )
     if isolated is not None:
         benchmark.extra_info.update(isolated)

@@ -19,12 +19,24 @@ from pathlib import Path
 import pytest
 
 
-def current_rss_bytes() -> int:
+def _status_bytes(field: str) -> int:
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1]) * 1024
-    return 0
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def reset_peak_rss() -> int:
+    """Reset the kernel's peak-RSS mark to the current RSS (Linux >= 4.0); returns that RSS."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_bytes("VmRSS:")
+
+
+def peak_rss_bytes() -> int:
+    """Peak RSS since the last ``reset_peak_rss``."""
+    return _status_bytes("VmHWM:")
 
 
 def _child_command(config: pytest.Config, nodeid: str, backend: str, json_path: Path) -> list[str]:
