@@ -5,7 +5,7 @@ from __future__ import annotations
 import nox
 
 nox.needs_version = ">=2024.4.15"
-nox.options.sessions = ["tests-all", "lint"]
+nox.options.sessions = ["tests(all)", "lint"]
 
 # The extras in pyproject.toml a backend needs, and the frameworks its tests must find.
 BACKENDS = {
@@ -18,7 +18,7 @@ BENCH_BACKENDS = ["numpy-diag", "torch", "jax", "jax-eager"]
 
 
 @nox.session(python="3.11")
-@nox.parametrize("backend", list(BACKENDS))
+@nox.parametrize("backend", list(BACKENDS), ids=list(BACKENDS))
 def tests(session: nox.Session, backend: str) -> None:
     """Correctness tests with one backend's framework installed (all: every cross-check)."""
     extras, required = BACKENDS[backend]
@@ -34,7 +34,7 @@ def bench_all(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11", name="bench-backend", default=False)
-@nox.parametrize("backend", BENCH_BACKENDS)
+@nox.parametrize("backend", BENCH_BACKENDS, ids=BENCH_BACKENDS)
 def bench_backend(session: nox.Session, backend: str) -> None:
     """One backend against the numpy-hadamard reference."""
     extras = {"torch": "torch", "jax": "jax", "jax-eager": "jax"}.get(backend)

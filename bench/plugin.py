@@ -9,6 +9,7 @@ an earlier run. Plain ``pytest`` runs every benchmark body once on the smoke gri
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 from datetime import UTC, datetime
@@ -34,13 +35,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--diag-budget-gib", type=float, default=2.0,
                     help="skip numpy-diag configurations whose diagonal Jacobians need more memory (GiB)")  # fmt: skip
     group.addoption("--results-dir", type=Path, default=Path("results"), help="where runs are saved")
-    group.addoption("--isolate-child", action="store_true", help=argparse_suppress())
-
-
-def argparse_suppress() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
+    group.addoption("--isolate-child", action="store_true", help=argparse.SUPPRESS)  # set by --isolate only
 
 
 def is_benchmarking(config: pytest.Config) -> bool:
@@ -57,7 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     usable = policy.available_cores()
-    wanted = config.getoption("threads") or usable
+    wanted = usable if config.getoption("threads") is None else config.getoption("threads")
     if not 1 <= wanted <= usable:
         raise pytest.UsageError(f"--threads: expected 1 to {usable} (the cores this process may use), got {wanted}")
     if config.getoption("diag_budget_gib") <= 0:
@@ -70,12 +65,26 @@ def pytest_configure(config: pytest.Config) -> None:
         # Plain pytest: each benchmark body runs once, untimed, so a broken benchmark fails the tests.
         config.option.benchmark_disable = True
     if is_benchmarking(config) and not config.getoption("isolate_child"):
-        run_id = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{machine.machine_tag()}"
-        staging = config.getoption("results_dir") / f".incomplete-{run_id}"
-        staging.mkdir(parents=True)
-        config.bench_run_dir = (run_id, staging)
+        config.bench_run_dir = new_run(config.getoption("results_dir"))
         if config.getoption("benchmark_json") is None:
-            config.option.benchmark_json = staging / "benchmarks.json"
+            config.option.benchmark_json = config.bench_run_dir[1] / "benchmarks.json"
+
+
+def new_run(results: Path) -> tuple[str, Path]:
+    """A fresh run id (UTC time, machine tag, a counter if the second is taken) and its staging folder."""
+    stamp = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{machine.machine_tag()}"
+    results.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 100):
+        run_id = stamp if attempt == 1 else f"{stamp}-{attempt}"
+        staging = results / f".incomplete-{run_id}"
+        if (results / run_id).exists():
+            continue
+        try:
+            staging.mkdir()
+        except FileExistsError:
+            continue
+        return run_id, staging
+    raise RuntimeError(f"--results-dir: could not find a free run id for {stamp} in {results}")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -145,6 +145,28 @@ def pivot(df: pd.DataFrame, values: str, fmt: Callable[[float], str]) -> pd.Data
 # ---------------------------------------------------------------------------------------- sections
 
 
+HEADLINE_WIDTHS, HEADLINE_DEPTH = (16, 256, 1024), 4
+
+
+def section_headline(df: pd.DataFrame) -> str:
+    """Speed-up against numpy-hadamard at a few widths, and each backend's worst gradient error."""
+    part = df[(df["depth"] == HEADLINE_DEPTH) & df["width"].isin(HEADLINE_WIDTHS)]
+    if part.empty:
+        return ""
+    speed = part.pivot_table(
+        index="backend", columns=["dtype", "width"], values="speedup_vs_reference", aggfunc="first"
+    )
+    speed.columns = [f"{dtype} w={width}" for dtype, width in speed.columns]
+    worst = df.pivot_table(index="backend", columns="dtype", values="grad_rel_err", aggfunc="max")
+    worst.columns = [f"worst grad error {dtype}" for dtype in worst.columns]
+    table = speed.map(lambda v: f"{v:.2f}×" if pd.notna(v) else "–").join(worst.map(lambda v: f"{v:.0e}"))
+    batch = ", ".join(map(str, sorted(part["batch"].unique())))
+    return "\n".join(["## Headline", "",
+                      f"Speed-up against `{REFERENCE}` (its time / the backend's; above 1 is faster) at depth "
+                      f"{HEADLINE_DEPTH}, batch {batch}, and the worst gradient error of each backend over the whole run "
+                      "(max|g − g_ref| / max|g_ref| against float64 numpy-hadamard).", "", markdown(table), ""])  # fmt: skip
+
+
 def section_times(df: pd.DataFrame) -> str:
     out = ["## Median time per gradient pass", "",
            "Median of pytest-benchmark's rounds, ± the interquartile range as a share of the median.", ""]  # fmt: skip
@@ -326,7 +348,7 @@ def summary_markdown(run: dict, df: pd.DataFrame) -> str:
     title = f"# Benchmark run {bench.get('run_id') or Path(run['_path']).parent.name}"
     intro = ("Cost and all parameter gradients of a square tanh MLP (width × depth, batch as columns), "
              "computed by each backend from the same parameters and data. Times are per pass.")  # fmt: skip
-    parts = [title, "", intro, "", section_machine(run), section_agreement(df), section_speedup(df), section_times(df),
+    parts = [title, intro, section_machine(run), section_headline(df), section_agreement(df), section_speedup(df), section_times(df),
              section_efficiency(df), section_compile(df), section_memory(df), section_scaling(df),
              section_isolation(run, df), section_skipped(run), section_noise(df), plots_markdown(df)]  # fmt: skip
     return "\n\n".join(p.strip("\n") for p in parts if p)

@@ -36,10 +36,15 @@ def check_memory(sizes: list[int], batch: int, dtype: np.dtype, budget_bytes: in
         )
 
 
-def diagonal_jacobians(derivatives: np.ndarray) -> np.ndarray:
-    """(d, l) derivatives -> (d, l, l) stack of diagonal matrices, np.diagflat per sample."""
+def diagonal_jacobians(derivatives: np.ndarray, stack: np.ndarray | None = None) -> np.ndarray:
+    """(d, l) derivatives -> (d, l, l) stack of diagonal matrices, np.diagflat per sample.
+
+    ``stack``, if given, is an earlier result of the same shape: its off-diagonal entries are
+    still zero, so only the diagonals are written (a d l^2 zero fill saved per layer).
+    """
     d, width = derivatives.shape
-    stack = np.zeros((d, width, width), dtype=derivatives.dtype)
+    if stack is None:
+        stack = np.zeros((d, width, width), dtype=derivatives.dtype)
     diagonal = np.arange(width)
     stack[:, diagonal, diagonal] = derivatives
     return stack
@@ -55,15 +60,18 @@ def backward(
     """Gradients [(dC/dW[k], dC/db[k]) for k = 1..L], from y[0..L] and dC/dy[L]."""
     L = len(params)
     grads: Params = [None] * L  # type: ignore[list-item]
+    nabla_sigma = None
     for k in range(L, 0, -1):
         W = params[k - 1][0]
         if clip is not None:
             dC_dy = np.clip(dC_dy, -clip, clip)  # the seed's clip, before dC/dy[k] is used
-        # nabla_sigma[k]: one (l_k, l_k) diagonal matrix per sample, the seed's np.diagflat.
-        nabla_sigma = diagonal_jacobians(activations[k - 1].derivative(y[k]).T)
+        # nabla_sigma[k]: one (l_k, l_k) diagonal matrix per sample, the seed's np.diagflat. One
+        # stack at a time (the memory need is the widest layer's), reused while widths repeat.
+        if nabla_sigma is not None and nabla_sigma.shape[1] != W.shape[0]:
+            nabla_sigma = None
+        nabla_sigma = diagonal_jacobians(activations[k - 1].derivative(y[k]).T, nabla_sigma)
         # dC/dy[k] nabla_sigma[k]: each sample's row vector (1, l_k) times its matrix, stacked.
         dC_dy_nabla_sigma = (dC_dy[:, None, :] @ nabla_sigma)[:, 0, :]
-        del nabla_sigma  # one layer's stack at a time: the memory need is the largest layer's
         # (2) dC/dW[k] = y[k-1] dC/dy[k] nabla_sigma[k], summed over samples, in W's shape.
         dW = (y[k - 1] @ dC_dy_nabla_sigma).T
         # (3) dC/db[k] = dC/dy[k] nabla_sigma[k], summed over samples.

@@ -48,7 +48,7 @@ def check_dtype(dtype: object) -> np.dtype:
 
 def _float_array(value: object, name: str) -> np.ndarray:
     """The argument as an array (no copy for arrays), of float32 or float64."""
-    array = np.asarray(value)
+    array = value if type(value) is np.ndarray else np.asarray(value)  # the common case, without a call
     if array.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name}: expected a float32 or float64 array, got dtype {array.dtype}")
     return array
@@ -61,12 +61,17 @@ def check_params(params: object) -> Params:
     if len(params) == 0:
         raise ValueError("params: expected at least one (W, b) layer, got an empty list")
     checked: Params = []
+    dtype = None
     for k, layer in enumerate(params, start=1):
         name = f"params[{k - 1}]"
         if isinstance(layer, (str, bytes)) or not isinstance(layer, Sequence) or len(layer) != 2:
             raise TypeError(f"{name}: expected a (W, b) pair for layer {k}, got {type(layer).__name__}")
-        W = _float_array(layer[0], f"{name}[0] (W of layer {k})")
-        b = _float_array(layer[1], f"{name}[1] (b of layer {k})")
+        W, b = layer
+        if not (
+            type(W) is np.ndarray and type(b) is np.ndarray and W.dtype in FLOAT_DTYPES and b.dtype in FLOAT_DTYPES
+        ):
+            W = _float_array(W, f"{name}[0] (W of layer {k})")  # converts, or names the bad argument
+            b = _float_array(b, f"{name}[1] (b of layer {k})")
         if W.ndim != 2 or 0 in W.shape:
             raise ValueError(
                 f"{name}[0] (W of layer {k}): expected a non-empty 2-d array (l_{k}, l_{k - 1}), got shape {W.shape}"
@@ -80,10 +85,13 @@ def check_params(params: object) -> Params:
                 f"{name}[0] (W of layer {k}): layers do not chain: expected {checked[-1][0].shape[0]} columns "
                 f"(the width of layer {k - 1}), got shape {W.shape}"
             )
+        if dtype is None:
+            dtype = W.dtype
+        if W.dtype != dtype or b.dtype != dtype:
+            raise TypeError(
+                f"params: expected one dtype for every W and b, got {dtype} and {W.dtype}/{b.dtype} in layer {k}"
+            )
         checked.append((W, b))
-    dtypes = {array.dtype for layer in checked for array in layer}
-    if len(dtypes) > 1:
-        raise TypeError(f"params: expected one dtype for every W and b, got {sorted(map(str, dtypes))}")
     return checked
 
 
