@@ -313,6 +313,7 @@ def section_isolation(run: dict, df: pd.DataFrame) -> str:
     if not summary:
         return ""
     table = pd.DataFrame(summary["per_backend"]).T.reset_index(names="backend")
+    table["rows"] = table["rows"].astype(int)
     table["within 10 %"] = np.where((table["median_ratio"] - 1).abs() <= 0.10, "✅", "❌")
     for col in ("median_ratio", "min", "max"):
         table[col] = table[col].map(lambda v: f"{v:.3f}")
