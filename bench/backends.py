@@ -10,6 +10,7 @@ and returns the framework's own results, which ``to_numpy`` converts afterwards.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -80,7 +81,7 @@ def _torch_compile(problem: Problem) -> Prepared:
     params, x, t = torch_mlp.to_tensors(problem.params, problem.x, problem.t)
     flat = [p for layer in params for p in layer]
     names = torch_mlp.activation_names(ACTIVATION, len(params))
-    compiled_cost = torch.compile(lambda params, x, t: torch_mlp.cost(params, x, t, names), dynamic=False)
+    compiled_cost = None
 
     def run():
         c = compiled_cost(params, x, t)
@@ -88,7 +89,10 @@ def _torch_compile(problem: Problem) -> Prepared:
 
     start = time.perf_counter()
     try:
-        run()  # torch.compile compiles on the first call (forward and backward graphs)
+        with warnings.catch_warnings():  # torch's compiler stack imports its own deprecated APIs
+            warnings.simplefilter("ignore", DeprecationWarning)
+            compiled_cost = torch.compile(lambda params, x, t: torch_mlp.cost(params, x, t, names), dynamic=False)
+            run()  # torch.compile compiles on the first call (forward and backward graphs)
     except Exception as exc:  # inductor needs a working C++ toolchain; say why, don't crash the run
         raise BackendUnavailable(f"torch.compile does not work here: {type(exc).__name__}: {exc}"[:300]) from exc
     return Prepared(run, torch_mlp.to_numpy, compile_s=time.perf_counter() - start)

@@ -94,10 +94,10 @@ def test_gradients(benchmark, bench_case, run_state, request):
     # Only the backend's own work happens between here and the end of timing, so that in a fresh
     # subprocess (--isolate) the peak RSS above this point is the backend's memory.
     problem = run_state.problem(config)
-    if backend.framework:  # start the framework's runtime first: its one-off memory is not the row's
-        backend.prepare(make_problem(Config(config.dtype, 1, 2, 1))).run()
-    rss_baseline = isolate.reset_peak_rss()
     try:
+        if backend.framework:  # start the framework's runtime first: its one-off memory is not the row's
+            backend.prepare(make_problem(Config(config.dtype, 1, 2, 1))).run()
+        rss_baseline = isolate.reset_peak_rss()
         prepared = backend.prepare(problem)
     except backends.BackendUnavailable as exc:
         pytest.skip(str(exc))

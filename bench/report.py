@@ -167,32 +167,34 @@ def section_headline(df: pd.DataFrame) -> str:
                       "(max|g − g_ref| / max|g_ref| against float64 numpy-hadamard).", "", markdown(table), ""])  # fmt: skip
 
 
-def section_times(df: pd.DataFrame) -> str:
-    out = ["## Median time per gradient pass", "",
-           "Median of pytest-benchmark's rounds, ± the interquartile range as a share of the median.", ""]  # fmt: skip
-    cells = df.assign(cell=[f"{fmt_time(m)} ±{s:.0%}" for m, s in zip(df["median"], df["spread"])])
-    for title, part in per_panel(cells):
-        out += [f"### {title}", "", markdown(pivot(part, "cell", str)), ""]
+def pivot_section(heading: str, intro: str, df: pd.DataFrame, values: str, fmt=str, suffix: str = "") -> str:
+    """A heading, a sentence, and one backend x width pivot per (dtype, depth, batch) panel."""
+    out = [f"## {heading}", "", intro, ""]
+    for title, part in per_panel(df):
+        out += [f"### {title}{suffix}", "", markdown(pivot(part, values, fmt)), ""]
     return "\n".join(out)
+
+
+def section_times(df: pd.DataFrame) -> str:
+    cells = df.assign(cell=[f"{fmt_time(m)} ±{s:.0%}" for m, s in zip(df["median"], df["spread"])])
+    return pivot_section("Median time per gradient pass",
+                         "Median of pytest-benchmark's rounds, ± the interquartile range as a share of the median.",
+                         cells, "cell")  # fmt: skip
 
 
 def section_speedup(df: pd.DataFrame) -> str:
-    out = ["## Speed-up against numpy-hadamard", "",
-           f"Time of `{REFERENCE}` divided by the backend's time: above 1 the backend is faster.", ""]  # fmt: skip
-    for title, part in per_panel(df):
-        out += [f"### {title}", "", markdown(pivot(part, "speedup_vs_reference", lambda v: f"{v:.2f}×")), ""]
-    return "\n".join(out)
+    return pivot_section("Speed-up against numpy-hadamard",
+                         f"Time of `{REFERENCE}` divided by the backend's time: above 1 the backend is faster.",
+                         df, "speedup_vs_reference", lambda v: f"{v:.2f}×")  # fmt: skip
 
 
 def section_efficiency(df: pd.DataFrame) -> str:
-    out = ["## Throughput and share of the matrix-multiply floor", "",
-           "GFLOP/s from the FLOP model (`bench/flops.py`); the floor is the time of exactly the pass's "
-           "matrix products in NumPy, timed alone in the same run, so floor/time is the share of the time "
-           "spent in necessary GEMMs (1.00 = no overhead; above 1 the backend's GEMMs beat NumPy's).", ""]  # fmt: skip
     cells = df.assign(cell=[f"{g:.3g} ({s:.2f})" for g, s in zip(df["gflops_per_s"], df["floor_share"])])
-    for title, part in per_panel(cells):
-        out += [f"### {title}: GFLOP/s (floor share)", "", markdown(pivot(part, "cell", str)), ""]
-    return "\n".join(out)
+    return pivot_section("Throughput and share of the matrix-multiply floor",
+                         "GFLOP/s from the FLOP model (`bench/flops.py`); the floor is the time of exactly the pass's "
+                         "matrix products in NumPy, timed alone in the same run, so floor/time is the share of the time "
+                         "spent in necessary GEMMs (1.00 = no overhead; above 1 the backend's GEMMs beat NumPy's).",
+                         cells, "cell", suffix=": GFLOP/s (floor share)")  # fmt: skip
 
 
 def section_agreement(df: pd.DataFrame) -> str:
@@ -477,8 +479,9 @@ def compare(old_path: Path, new_path: Path, threshold: float) -> pd.DataFrame:
     from scipy.stats import mannwhitneyu
 
     old, new = load_run(old_path), load_run(new_path)
-    key = lambda b: (b["extra_info"]["backend"], b["extra_info"]["width"], b["extra_info"]["depth"],  # noqa: E731
-                     b["extra_info"]["batch"], b["extra_info"]["dtype"], b["extra_info"]["threads"])  # fmt: skip
+    # Threads are not part of the key: comparing a 1-thread run with a 2-thread run is a use.
+    fields = ("backend", "width", "depth", "batch", "dtype")
+    key = lambda b: tuple(b["extra_info"][f] for f in fields)  # noqa: E731
     old_rows = {key(b): b for b in old["benchmarks"]}
     rows = []
     for b in new["benchmarks"]:
@@ -490,13 +493,12 @@ def compare(old_path: Path, new_path: Path, threshold: float) -> pd.DataFrame:
         p = mannwhitneyu(x, y).pvalue if x and y and len(x) > 1 and len(y) > 1 else np.nan
         change = "slower" if ratio > 1 + threshold else "faster" if ratio < 1 - threshold else ""
         flagged = bool(change) and (np.isnan(p) or p < SIGNIFICANCE)
-        rows.append({"backend": key(b)[0], "width": key(b)[1], "depth": key(b)[2], "batch": key(b)[3],
-                     "dtype": key(b)[4], "threads": key(b)[5], "old": a["stats"]["median"], "new": b["stats"]["median"],
-                     "ratio": ratio, "p_value": p, "change": change if flagged else ""})  # fmt: skip
+        rows.append({**dict(zip(fields, key(b))),
+                     "threads": f"{a['extra_info']['threads']} → {b['extra_info']['threads']}",
+                     "old": a["stats"]["median"], "new": b["stats"]["median"], "ratio": ratio, "p_value": p,
+                     "change": change if flagged else ""})  # fmt: skip
     if not rows:
-        raise ReportError(
-            f"{old_path} and {new_path} share no configuration (backend, width, depth, batch, dtype, threads)"
-        )
+        raise ReportError(f"{old_path} and {new_path} share no configuration (backend, width, depth, batch, dtype)")
     return pd.DataFrame(rows)
 
 
