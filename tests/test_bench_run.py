@@ -139,8 +139,41 @@ def test_second_run_never_touches_the_first_and_interrupt_saves_nothing(smoke_ru
     assert {p: p.read_bytes() for p in smoke_run.iterdir()} == before
 
 
-def test_unknown_backend_is_a_usage_error(tmp_path):
-    done = run_benchmarks(tmp_path, "--backends", "numpy-hadamard,tensorflow")
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backends", "numpy-hadamard,tensorflow"], "unknown backend(s) ['tensorflow']"),
+        (["--threads", "0"], "--threads: expected 1 to"),
+        (["--threads", "999"], "--threads: expected 1 to"),
+        (["--diag-budget-gib", "-1"], "--diag-budget-gib: expected a positive number"),
+    ],
+)
+def test_bad_options_are_usage_errors_and_write_nothing(tmp_path, args, message):
+    done = run_benchmarks(tmp_path, *args)
     assert done.returncode == 4
-    assert "unknown backend(s) ['tensorflow']" in done.stderr and "numpy-hadamard" in done.stderr
-    assert not any(tmp_path.iterdir())
+    assert message in done.stderr
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_isolate_times_every_row_again_in_its_own_process(tmp_path):
+    done = run_benchmarks(tmp_path, "--grid", "smoke", "--backends", "numpy-hadamard", "--isolate")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (run,) = runs(tmp_path)
+    data = json.loads((run / "benchmarks.json").read_text())
+    for bench in data["benchmarks"]:
+        assert bench["extra_info"]["isolated_median_s"] > 0 and bench["extra_info"]["isolated_rss_peak_bytes"] >= 0
+    isolation = data["machine_info"]["autograd_bench"]["isolation"]["per_backend"]["numpy-hadamard"]
+    assert isolation["rows"] == 4 and isolation["median_ratio"] > 0
+    assert "In-process against isolated timing" in (run / "summary.md").read_text()
+
+
+def test_one_thread_policy_is_applied_and_verified(tmp_path):
+    done = run_benchmarks(tmp_path, "--grid", "smoke", "--backends", "numpy-hadamard", "--threads", "1")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (run,) = runs(tmp_path)
+    data = json.loads((run / "benchmarks.json").read_text())
+    policy = data["machine_info"]["autograd_bench"]["thread_policy"]
+    assert policy["threads"] == 1 and len(policy["cpu_affinity"]) == 1
+    assert all(blas["num_threads"] == 1 for blas in policy["blas"])
+    # CPU time / wall time over each timed loop: one busy thread (a second core would show ~2).
+    assert all(bench["extra_info"]["cpu_util"] < 1.3 for bench in data["benchmarks"])
