@@ -41,9 +41,9 @@ def forward_pass(params: Params, x: np.ndarray, activations: list[Activation]) -
     for k, ((W, b), activation) in enumerate(zip(params, activations), start=1):
         z = W @ y[k - 1]
         z += b[:, None]  # the bias added in place: no second (l_k, d) temporary
-        # A NaN or inf anywhere in W[k] or b[k] makes a whole row of z non-finite, so one sum
-        # over z (O(l_k d)) catches bad parameters without reading W again (O(l_k l_{k-1})).
-        if not math.isfinite(z.sum()):
+        # A NaN or inf anywhere in W[k] or b[k] makes its whole row of z non-finite (inf * 0 is
+        # NaN), so the sum of one column, O(l_k), catches bad parameters without reading W again.
+        if not math.isfinite(z[:, 0].sum()):
             check_finite_layer(params, k)
         y.append(activation.sigma(z))
     return y
