@@ -59,7 +59,9 @@ class Backend:
 
 def _numpy(variant: str) -> Callable[[Problem], Prepared]:
     def prepare(problem: Problem) -> Prepared:
-        # The public API, as a user calls it: validation included, no private fast path.
+        # The public API, as a user calls it: validation included, no private fast path. The diag
+        # memory budget was applied by skip_reason (--diag-budget-gib); the library's own default
+        # budget must not refuse what the user allowed, hence no limit here.
         def run():
             return ri.gradients(problem.params, problem.x, problem.t, activation=ACTIVATION, variant=variant,
                                 memory_budget=2**62)  # fmt: skip

@@ -62,13 +62,25 @@ class Problem:
     t: np.ndarray
 
 
-def make_problem(config: Config, seed: int = 0) -> Problem:
-    dtype = np.dtype(config.dtype)
-    params = ri.init_params(config.sizes, seed=seed, dtype=dtype)
+def make_data(sizes: list[int], batch: int, dtype, seed: int = 0):
+    """Parameters, inputs and targets: unit-scale data, so pre-activations stay far below 20
+    (where torch's softplus switches to the identity)."""
+    params = ri.init_params(sizes, seed=seed, dtype=dtype)
     rng = np.random.default_rng(seed + 1)
-    x = rng.standard_normal((config.width, config.batch)).astype(dtype)
-    t = rng.uniform(-0.9, 0.9, (config.width, config.batch)).astype(dtype)
-    return Problem(config, params, x, t)
+    x = rng.standard_normal((sizes[0], batch)).astype(dtype)
+    t = rng.uniform(-0.9, 0.9, (sizes[-1], batch)).astype(dtype)
+    return params, x, t
+
+
+def make_problem(config: Config, seed: int = 0) -> Problem:
+    return Problem(config, *make_data(config.sizes, config.batch, np.dtype(config.dtype), seed))
+
+
+def relative_error(grads, reference) -> float:
+    """max |grads - reference| / max |reference| over all arrays: the error on the gradient's own scale."""
+    g = np.concatenate([np.ravel(a).astype(np.float64) for layer in grads for a in layer])
+    r = np.concatenate([np.ravel(a).astype(np.float64) for layer in reference for a in layer])
+    return float(np.max(np.abs(g - r)) / max(np.max(np.abs(r)), np.finfo(np.float64).tiny))
 
 
 def upcast(problem: Problem) -> Problem:

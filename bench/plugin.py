@@ -1,7 +1,7 @@
 """pytest plugin of the benchmark suite (loaded with ``-p bench.plugin`` from pyproject.toml).
 
-Options: ``--grid``, ``--backends``, ``--threads``, ``--isolate``, ``--diag-budget-gib``,
-``--results-dir``. A ``pytest --benchmark-only`` run writes its raw JSON and the report into
+Options: ``--grid``, ``--backends``, ``--threads``, ``--malloc``, ``--isolate``,
+``--diag-budget-gib``, ``--results-dir``. A ``pytest --benchmark-only`` run writes its raw JSON and the report into
 ``results/<run-id>/``: everything is written into a hidden staging folder first and renamed
 into place at the end, so an interrupted run leaves no half-written table and never touches
 an earlier run. Plain ``pytest`` runs every benchmark body once on the smoke grid, untimed.
@@ -97,7 +97,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             items[:] = keep
 
 
-def process_policy(config: pytest.Config) -> policy.ThreadPolicy:
+def process_policy(config: pytest.Config) -> policy.ProcessPolicy:
     """Applied once, before the first benchmark (and so before any JAX array of the run)."""
     if config.bench_policy is None:
         config.bench_policy = policy.apply(config.bench_threads, config.getoption("malloc"))

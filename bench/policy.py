@@ -53,7 +53,7 @@ def apply_malloc(policy: str) -> str:
 
 
 @dataclass
-class ThreadPolicy:
+class ProcessPolicy:
     threads: int
     malloc: str = ""
     cores: list[int] = field(default_factory=list)
@@ -77,7 +77,7 @@ class ThreadPolicy:
         }
 
 
-def apply(threads: int, malloc: str = "reuse") -> ThreadPolicy:
+def apply(threads: int, malloc: str = "reuse") -> ProcessPolicy:
     """Pin the process to ``threads`` cores and every library to ``threads`` threads; verify.
     Then set the allocator policy."""
     cores = sorted(os.sched_getaffinity(0))
@@ -88,7 +88,7 @@ def apply(threads: int, malloc: str = "reuse") -> ThreadPolicy:
 
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    policy = ThreadPolicy(threads, apply_malloc(malloc), cores)
+    policy = ProcessPolicy(threads, apply_malloc(malloc), cores)
     policy._limiter = threadpool_limits(threads, user_api="blas")  # kept alive for the session
     policy.blas = [
         {k: info.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "filepath")}

@@ -69,8 +69,7 @@ def forward(params: Params, x: np.ndarray, activation: Activation = "tanh") -> n
 def diag_memory_need_bytes(params: Params, batch: int) -> int:
     """Bytes the ``"diag"`` variant needs for its largest stack of diagonal Jacobians."""
     params = check_params(params)
-    sizes = [params[0][0].shape[1]] + [W.shape[0] for W, _ in params]
-    return diag.memory_need_bytes(sizes, batch, params[0][0].dtype)
+    return diag.memory_need_bytes(_sizes(params), batch, params[0][0].dtype)
 
 
 def gradients(
@@ -88,10 +87,7 @@ def gradients(
     backward loop does; the result is then no longer the exact gradient. ``memory_budget``
     (bytes, default 2 GiB) bounds the ``"diag"`` variant's Jacobians.
     """
-    params, x, t, activations, variant, clip = _check_problem(params, x, t, activation, variant, clip)
-    if variant == "diag":
-        sizes = [x.shape[0]] + [W.shape[0] for W, _ in params]
-        diag.check_memory(sizes, x.shape[1], x.dtype, memory_budget)
+    params, x, t, activations, variant, clip = _check_problem(params, x, t, activation, variant, clip, memory_budget)
     return _gradients(params, x, t, activations, variant, clip)
 
 
@@ -111,12 +107,9 @@ def train(
     Returns new parameters (the given ones are not touched) and the history of the cost, one
     float64 entry per step, measured before that step's update.
     """
-    params, x, t, activations, variant, clip = _check_problem(params, x, t, activation, variant, clip)
+    params, x, t, activations, variant, clip = _check_problem(params, x, t, activation, variant, clip, memory_budget)
     steps = check_steps(steps)
     lr = check_positive(lr, "lr")
-    if variant == "diag":
-        sizes = [x.shape[0]] + [W.shape[0] for W, _ in params]
-        diag.check_memory(sizes, x.shape[1], x.dtype, memory_budget)
     params = [(W.copy(), b.copy()) for W, b in params]
     history = np.empty(steps)
     for step in range(steps):
@@ -127,13 +120,19 @@ def train(
     return params, history
 
 
-def _check_problem(params, x, t, activation, variant, clip):
+def _sizes(params: Params) -> list[int]:
+    return [params[0][0].shape[1]] + [W.shape[0] for W, _ in params]
+
+
+def _check_problem(params, x, t, activation, variant, clip, memory_budget):
     params = check_params(params)
     dtype = params[0][0].dtype
     x = check_data(x, "x", params[0][0].shape[1], dtype)
     t = check_data(t, "t", params[-1][0].shape[0], dtype, batch=x.shape[1])
     activations = check_activations(activation, len(params))
-    return params, x, t, activations, check_variant(variant), check_positive(clip, "clip", allow_none=True)
+    if check_variant(variant) == "diag":
+        diag.check_memory(_sizes(params), x.shape[1], dtype, memory_budget)
+    return params, x, t, activations, variant, check_positive(clip, "clip", allow_none=True)
 
 
 def _gradients(params, x, t, activations, variant, clip):

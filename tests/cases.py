@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 
 import reference_impl as ri
+from bench.config import make_data, relative_error  # noqa: F401 (re-exported for the tests)
 
 NAMES = sorted(ri.ACTIVATIONS)
 
@@ -38,20 +39,5 @@ def activation_for(case: str, depth: int) -> str | list[str]:
     return case
 
 
-def problem(sizes: list[int], batch: int, dtype, seed: int = 0):
-    """Parameters, inputs and targets: unit-scale data, so pre-activations stay far below 20."""
-    params = ri.init_params(sizes, seed=seed, dtype=dtype)
-    rng = np.random.default_rng(seed + 1)
-    x = rng.standard_normal((sizes[0], batch)).astype(dtype)
-    t = rng.uniform(-0.9, 0.9, (sizes[-1], batch)).astype(dtype)
-    return params, x, t
-
-
-def flat(grads) -> np.ndarray:
-    return np.concatenate([np.ravel(array) for layer in grads for array in layer])
-
-
-def relative_error(grads, reference) -> float:
-    """max |grads - reference| / max |reference|: the error on the gradient's own scale."""
-    g, r = flat(grads).astype(np.float64), flat(reference).astype(np.float64)
-    return float(np.max(np.abs(g - r)) / max(np.max(np.abs(r)), np.finfo(np.float64).tiny))
+# The same generator and error measure as the benchmarks: one definition of "the problem".
+problem = make_data
