@@ -5,12 +5,14 @@ The derivation is ``derivation.md`` beside this file (the team's seed); the publ
 
     params = init_params([l0, ..., lL], seed=0, dtype=np.float64)
     y = forward(params, x, activation="tanh")
-    cost, grads = gradients(params, x, t, activation="tanh", variant="hadamard")
-    params, history = train(params, x, t, steps=100, lr=0.1, clip=None)
+    cost, grads = gradients(params, x, t, activation="tanh", variant="hadamard", clip=None, out=None)
+    params, history = train(params, x, t, steps=100, lr=0.1, clip=None, batch_size=None, shuffle=False, seed=0)
 
 Two variants of the same equations: ``"diag"`` multiplies explicit diagonal Jacobians, as the
 equations read; ``"hadamard"`` uses the elementwise product and is the fast one. Inputs are
-never modified and results keep the input dtype (float32 or float64).
+never modified and results keep the input dtype (float32 or float64). Temporaries are reused
+between calls (``workspace``) and ``out=`` takes the gradients' arrays, so a hot loop allocates
+nothing large.
 """
 
 from __future__ import annotations
@@ -24,23 +26,29 @@ from .activations import ACTIVATIONS
 from .diag import MemoryBudgetError
 from .network import cost_and_output_derivative, forward_pass
 from .network import init_params as _init_params
+from .training import batch_indices, sgd
 from .validation import (
     VARIANTS,
     Params,
     check_activations,
+    check_batch_size,
     check_data,
     check_dtype,
+    check_out,
     check_params,
     check_positive,
+    check_seed,
     check_sizes,
     check_steps,
     check_variant,
 )
+from .workspace import get_workspace
 
 __all__ = [
     "ACTIVATIONS",
     "VARIANTS",
     "MemoryBudgetError",
+    "batch_indices",
     "diag_memory_need_bytes",
     "forward",
     "gradients",
@@ -59,7 +67,7 @@ def init_params(sizes: Sequence[int], seed: int = 0, dtype: np.dtype | type = np
 
 
 def forward(params: Params, x: np.ndarray, activation: Activation = "tanh") -> np.ndarray:
-    """The network's output y[L], shape (lL, d), for inputs x of shape (l0, d)."""
+    """The network's output y[L], shape (lL, d), for inputs x of shape (l0, d): a new array."""
     params = check_params(params)
     dtype = params[0][0].dtype
     x = check_data(x, "x", params[0][0].shape[1], dtype)
@@ -79,16 +87,23 @@ def gradients(
     activation: Activation = "tanh",
     variant: str = "hadamard",
     clip: float | None = None,
+    out: Params | None = None,
     memory_budget: int | None = None,
 ) -> tuple[float, Params]:
     """The cost C and its gradients [(dC/dW[k], dC/db[k])], each in its parameter's shape and dtype.
 
     ``clip`` (None or c > 0) clips every dC/dy[k] to [-c, c] before it is used, as the seed's
-    backward loop does; the result is then no longer the exact gradient. ``memory_budget``
-    (bytes, default 2 GiB) bounds the ``"diag"`` variant's Jacobians.
+    backward loop does; the result is then no longer the exact gradient. ``out`` (None or a list
+    of (dW, db) arrays of exactly those shapes and dtype) is filled in place and returned: a loop
+    that passes the same ``out`` every call allocates nothing large. ``memory_budget`` (bytes,
+    default 2 GiB) bounds the ``"diag"`` variant's Jacobians.
     """
     params, x, t, activations, variant, clip = _check_problem(params, x, t, activation, variant, clip, memory_budget)
-    return _gradients(params, x, t, activations, variant, clip)
+    if out is None:
+        grads = [(np.empty_like(W), np.empty_like(b)) for W, b in params]
+    else:
+        grads = check_out(out, params, [a for layer in params for a in layer] + [x, t])
+    return _gradients(params, x, t, activations, variant, clip, grads), grads
 
 
 def train(
@@ -100,42 +115,51 @@ def train(
     clip: float | None = None,
     activation: Activation = "tanh",
     variant: str = "hadamard",
+    batch_size: int | None = None,
+    shuffle: bool = False,
+    seed: int = 0,
     memory_budget: int | None = None,
 ) -> tuple[Params, np.ndarray]:
-    """Full-batch gradient descent: ``steps`` updates W[k] -= lr dC/dW[k], b[k] -= lr dC/db[k].
+    """Gradient descent: ``steps`` updates W[k] -= lr dC/dW[k], b[k] -= lr dC/db[k].
 
-    Returns new parameters (the given ones are not touched) and the history of the cost, one
-    float64 entry per step, measured before that step's update.
+    ``batch_size=None`` is full-batch gradient descent; b (1 <= b <= d) is SGD on mini-batches.
+    Samples form a stream, epoch after epoch; step s uses stream entries s*b ... s*b+b-1. With
+    ``shuffle=False`` each epoch is 0..d-1 in order (b = 1 is the seed's per-sample loop); with
+    ``shuffle=True`` each epoch is a new permutation drawn from ``np.random.default_rng(seed)``
+    (``batch_indices`` gives the same stream). The step's cost is 1/(2b) sum over its samples,
+    and ``history[s]`` (float64) is that cost before the step's update. Returns new parameters:
+    the given ones are not touched. Validation happens once, before the first step.
     """
-    params, x, t, activations, variant, clip = _check_problem(params, x, t, activation, variant, clip, memory_budget)
-    steps = check_steps(steps)
-    lr = check_positive(lr, "lr")
-    params = [(W.copy(), b.copy()) for W, b in params]
-    history = np.empty(steps)
-    for step in range(steps):
-        history[step], grads = _gradients(params, x, t, activations, variant, clip)
-        for (W, b), (dW, db) in zip(params, grads):
-            W -= lr * dW  # lr is a Python float: float32 stays float32
-            b -= lr * db
-    return params, history
+    batch_size = check_batch_size(batch_size, np.shape(x)[-1] if np.ndim(x) == 2 else 1)
+    params, x, t, activations, variant, clip = _check_problem(
+        params, x, t, activation, variant, clip, memory_budget, batch=batch_size
+    )
+    steps, lr = check_steps(steps), check_positive(lr, "lr")
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise ValueError(f"shuffle: expected True or False, got {shuffle!r}")
+    seed = check_seed(seed)
+    return sgd(params, x, t, steps, lr, clip, activations, _BACKWARD[variant], batch_size, bool(shuffle), seed)
 
 
 def _sizes(params: Params) -> list[int]:
     return [params[0][0].shape[1]] + [W.shape[0] for W, _ in params]
 
 
-def _check_problem(params, x, t, activation, variant, clip, memory_budget):
+def _check_problem(params, x, t, activation, variant, clip, memory_budget, batch=None):
     params = check_params(params)
     dtype = params[0][0].dtype
     x = check_data(x, "x", params[0][0].shape[1], dtype)
     t = check_data(t, "t", params[-1][0].shape[0], dtype, batch=x.shape[1])
     activations = check_activations(activation, len(params))
     if check_variant(variant) == "diag":
-        diag.check_memory(_sizes(params), x.shape[1], dtype, memory_budget)
+        diag.check_memory(_sizes(params), batch or x.shape[1], dtype, memory_budget)
     return params, x, t, activations, variant, check_positive(clip, "clip", allow_none=True)
 
 
-def _gradients(params, x, t, activations, variant, clip):
-    y = forward_pass(params, x, activations)
-    cost, dC_dy = cost_and_output_derivative(y[-1], t)
-    return cost, _BACKWARD[variant](params, y, dC_dy, activations, clip)
+def _gradients(params, x, t, activations, variant, clip, grads) -> float:
+    """The pass itself, on validated arguments: fills ``grads`` and returns the cost."""
+    work = get_workspace(tuple(_sizes(params)), x.shape[1], x.dtype)
+    y = forward_pass(params, x, activations, work)
+    cost, dC_dy_T = cost_and_output_derivative(y[-1], t, out=work.dC_dy_T[-1])
+    _BACKWARD[variant](params, y, dC_dy_T, activations, clip, grads, work)
+    return cost

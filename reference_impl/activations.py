@@ -6,7 +6,9 @@ relu' = 1[y > 0] (0 at 0, as PyTorch and JAX use), identity' = 1.
 
 Every function keeps its input's dtype (only Python scalars are mixed in, which NumPy 2 treats
 as "weak") and is stable for pre-activations up to +-1e4 in float32 and float64: no exp of a
-large positive number is ever taken.
+large positive number is ever taken. ``sigma`` may overwrite its argument (the forward pass hands
+it a buffer it owns) and ``derivative`` writes into ``out``: a pass allocates no temporaries for
+tanh, relu and identity.
 """
 
 from __future__ import annotations
@@ -28,39 +30,54 @@ def _softplus(z: np.ndarray) -> np.ndarray:
     return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
 
 
-def _tanh(z: np.ndarray) -> np.ndarray:
-    return np.tanh(z, out=z)  # in place: z is the forward pass's own temporary
+def _tanh_derivative(y: np.ndarray, out: np.ndarray) -> np.ndarray:
+    np.multiply(y, y, out=out)
+    return np.subtract(1, out, out=out)  # 1 - y^2
 
 
-def _relu(z: np.ndarray) -> np.ndarray:
-    return np.maximum(z, 0, out=z)
+def _sigmoid_derivative(y: np.ndarray, out: np.ndarray) -> np.ndarray:
+    np.subtract(1, y, out=out)
+    return np.multiply(out, y, out=out)  # y (1 - y)
 
 
-def _identity(z: np.ndarray) -> np.ndarray:
-    return z
+def _softplus_derivative(y: np.ndarray, out: np.ndarray) -> np.ndarray:
+    # 1 - exp(-y) written as -expm1(-y): accurate when y is tiny (z very negative).
+    np.negative(y, out=out)
+    np.expm1(out, out=out)
+    return np.negative(out, out=out)
+
+
+def _relu_derivative(y: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return np.greater(y, 0, out=out)  # 0 at 0, the convention of PyTorch and JAX
+
+
+def _identity_derivative(y: np.ndarray, out: np.ndarray) -> np.ndarray:
+    out.fill(1)
+    return out
 
 
 @dataclass(frozen=True)
 class Activation:
     """sigma and its derivative as a function of sigma's output y.
 
-    ``sigma`` may overwrite its argument: the forward pass hands it a temporary it owns.
+    ``sigma(z)`` may overwrite z; ``derivative(y, out)`` writes into ``out`` (y's shape and dtype).
     """
 
     name: str
     sigma: Callable[[np.ndarray], np.ndarray]
-    derivative: Callable[[np.ndarray], np.ndarray]
+    derivative_into: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+    def derivative(self, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return self.derivative_into(y, np.empty_like(y) if out is None else out)
 
 
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
-        Activation("sigmoid", _sigmoid, lambda y: y * (1 - y)),
-        Activation("tanh", _tanh, lambda y: 1 - y * y),
-        # 1 - exp(-y) written as -expm1(-y): accurate when y is tiny (z very negative).
-        Activation("softplus", _softplus, lambda y: -np.expm1(-y)),
-        # The derivative at 0 is taken to be 0, the convention of PyTorch and JAX.
-        Activation("relu", _relu, lambda y: (y > 0).astype(y.dtype)),
-        Activation("identity", _identity, np.ones_like),
+        Activation("sigmoid", _sigmoid, _sigmoid_derivative),
+        Activation("tanh", lambda z: np.tanh(z, out=z), _tanh_derivative),
+        Activation("softplus", _softplus, _softplus_derivative),
+        Activation("relu", lambda z: np.maximum(z, 0, out=z), _relu_derivative),
+        Activation("identity", lambda z: z, _identity_derivative),
     )
 }

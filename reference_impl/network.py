@@ -18,6 +18,7 @@ import numpy as np
 
 from .activations import Activation
 from .validation import Params, check_finite_layer
+from .workspace import Workspace
 
 
 def init_params(sizes: list[int], seed: int, dtype: np.dtype) -> Params:
@@ -35,11 +36,16 @@ def init_params(sizes: list[int], seed: int, dtype: np.dtype) -> Params:
     return params
 
 
-def forward_pass(params: Params, x: np.ndarray, activations: list[Activation]) -> list[np.ndarray]:
-    """All layer outputs [y[0], ..., y[L]]; the backward pass needs every one of them."""
+def forward_pass(
+    params: Params, x: np.ndarray, activations: list[Activation], work: Workspace | None = None
+) -> list[np.ndarray]:
+    """All layer outputs [y[0], ..., y[L]]; the backward pass needs every one of them.
+
+    With ``work`` the outputs are written into its buffers (no allocation for tanh and relu).
+    """
     y = [x]
     for k, ((W, b), activation) in enumerate(zip(params, activations), start=1):
-        z = W @ y[k - 1]
+        z = np.matmul(W, y[k - 1], out=None if work is None else work.y[k])
         z += b[:, None]  # the bias added in place: no second (l_k, d) temporary
         # A NaN or inf anywhere in W[k] or b[k] makes its whole row of z non-finite (inf * 0 is
         # NaN), so the sum of one column, O(l_k), catches bad parameters without reading W again.
@@ -49,15 +55,16 @@ def forward_pass(params: Params, x: np.ndarray, activations: list[Activation]) -
     return y
 
 
-def cost_and_output_derivative(y_L: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray]:
-    """C and the base case of the backward pass, dC/dy[L].
+def cost_and_output_derivative(y_L: np.ndarray, t: np.ndarray, out: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """C and the base case of the backward pass, dC/dy[L], transposed.
 
     The seed writes dC/dy[L] = 1/d sum_i (y[L](s_i) - t_i)^T, a sum of row vectors. The code keeps
-    one row per sample instead, shape (d, l_L), because the weight gradient (equation 2) needs
-    each sample's row next to that sample's y[k-1]; summing the rows recovers the seed's vector.
+    one column per sample instead, shape (l_L, d) (the backward pass's layout, see ``hadamard``),
+    because the weight gradient (equation 2) needs each sample's derivative next to that sample's
+    y[k-1]; summing the columns recovers the seed's vector.
     """
     d = t.shape[1]
-    residual = y_L - t
+    residual = np.subtract(y_L, t, out=out)  # column i is y[L](s_i) - t_i
     cost = float(np.vdot(residual, residual)) / (2 * d)
-    dC_dy = residual.T / d  # d is a Python int: the dtype is kept
-    return cost, dC_dy
+    residual /= d  # d is a Python int: the dtype is kept
+    return cost, residual

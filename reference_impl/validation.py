@@ -10,6 +10,7 @@ are checked for NaN and inf through the pre-activations they produce (``forward_
 from __future__ import annotations
 
 import numbers
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -163,3 +164,77 @@ def check_finite_layer(params: Params, k: int) -> None:
             raise ValueError(
                 f"params[{k - 1}][{index}] ({what} of layer {k}): expected finite values, found NaN or inf"
             )
+
+
+def check_batch_size(batch_size: object, samples: int) -> int | None:
+    """None (full batch) or an integer 1 <= b <= d."""
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        raise ValueError(f"batch_size: expected None or an integer from 1 to {samples} (the samples in x), got {batch_size!r}")
+    if not 1 <= batch_size <= samples:
+        raise ValueError(f"batch_size: expected None or an integer from 1 to {samples} (the samples in x), got {batch_size}")
+    return int(batch_size)
+
+
+def check_seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def check_out(out: object, params: Params, inputs: list[np.ndarray]) -> Params:
+    """``out`` for ``gradients``: one writeable (dW, db) pair per layer, exactly the parameters'
+    shapes and dtype, overlapping neither each other nor any input (params, x, t).
+
+    A hot loop passes the same arrays every call: the overlap check, the one part that is not a
+    few attribute lookups, is skipped when the very same objects were checked last time (this
+    thread keeps references to them, so their ids cannot be reused meanwhile).
+    """
+    if type(out) not in (list, tuple) or len(out) != len(params):
+        raise ValueError(f"out: expected None or a list of {len(params)} (dW, db) pairs, one per layer, got {out!r:.80}")
+    flat = []
+    for k, (pair, layer) in enumerate(zip(out, params)):
+        if type(pair) not in (list, tuple) or len(pair) != 2:
+            raise ValueError(f"out[{k}]: expected a (dW, db) pair for layer {k + 1}, got {type(pair).__name__}")
+        for i, (array, like) in enumerate(zip(pair, layer)):
+            if type(array) is not np.ndarray or array.shape != like.shape or array.dtype != like.dtype:
+                got = f"shape {array.shape}, dtype {array.dtype}" if isinstance(array, np.ndarray) else type(array).__name__
+                raise ValueError(
+                    f"out[{k}][{i}] ({('dW', 'db')[i]} of layer {k + 1}): expected an array of shape {like.shape} "
+                    f"and dtype {like.dtype}, got {got}"
+                )
+            if not array.flags.writeable:
+                raise ValueError(f"out[{k}][{i}] ({('dW', 'db')[i]} of layer {k + 1}): expected a writeable array")
+        flat += pair
+    checked = flat + inputs
+    if [id(a) for a in checked] != _last_checked.__dict__.get("ids"):
+        _check_no_overlap(flat, inputs)
+        _last_checked.ids, _last_checked.arrays = [id(a) for a in checked], checked
+    return [(flat[2 * k], flat[2 * k + 1]) for k in range(len(params))]
+
+
+_last_checked = threading.local()
+
+
+def _check_no_overlap(outputs: list[np.ndarray], inputs: list[np.ndarray]) -> None:
+    """Arrays can overlap only if they view the same memory owner, so owners are compared first
+    (attribute lookups, no data read) and only arrays of one owner are checked exactly."""
+    arrays = [(True, i, a) for i, a in enumerate(outputs)] + [(False, i, a) for i, a in enumerate(inputs)]
+    by_owner: dict[int, list] = {}
+    for entry in arrays:
+        by_owner.setdefault(id(_owner(entry[2])), []).append(entry)
+    for group in by_owner.values():
+        for n, (is_out, index, a) in enumerate(group):
+            for other_is_out, other_index, other in group[n + 1 :]:
+                if (is_out or other_is_out) and np.shares_memory(a, other):
+                    k, i = divmod(index if is_out else other_index, 2)
+                    raise ValueError(
+                        f"out[{k}][{i}]: expected memory of its own, but it overlaps another output or an input"
+                    )
+
+
+def _owner(array: np.ndarray) -> object:
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array if array.base is None else array.base
