@@ -1,10 +1,12 @@
-"""The backend registry: name -> how to prepare a function computing the cost and all gradients.
+"""The backend registry: every fact about a backend on its one entry.
 
 Rules (as einops' backends): a framework is imported only when its backend is prepared; a
 backend that was asked for and whose framework is missing is an error, one nobody asked for is
 skipped with its reason. ``prepare`` does everything that must stay out of the timed region
-(conversion to the framework's arrays, jit compilation); the returned ``run`` is the timed call
-and returns the framework's own results, which ``to_numpy`` converts afterwards.
+(conversion to the framework's arrays, ``out=`` buffers, jit compilation); the returned ``run``
+is the timed call and returns the framework's own results, which ``to_numpy`` converts
+afterwards. A new backend is one entry in ``REGISTRY`` (and, for a new framework, one mirror
+module in ``frameworks/``); the report, the nox sessions, the tests and README read it from here.
 """
 
 from __future__ import annotations
@@ -19,70 +21,128 @@ import numpy as np
 import reference_impl as ri
 
 from . import frameworks
-from .config import ACTIVATION, Config, Problem
+from .config import Problem
 
-Grads = list[tuple[np.ndarray, np.ndarray]]
+Arrays = list[tuple[np.ndarray, np.ndarray]]
 
 
 class BackendUnavailable(RuntimeError):
-    """The backend cannot run here (e.g. torch.compile without a working C++ compiler)."""
+    """The backend cannot run this row here (no C++ compiler, over its memory budget, ...)."""
 
 
 @dataclass
 class Prepared:
-    run: Callable[[], object]  # the timed call: cost and every gradient, finished (blocked on)
-    to_numpy: Callable[[object], tuple[float, Grads]]
+    run: Callable[[], object]  # the timed call: gradients, or every training step, finished (blocked on)
+    to_numpy: Callable[[object], tuple[float, Arrays]]  # -> (cost, gradients) or (last cost, parameters)
+    forward: Callable[[], object] | None = None  # the cost alone, timed separately (gradient task)
     compile_s: float | None = None  # ahead-of-time compilation, where the backend compiles
     peak_bytes: int | None = None  # the backend's own memory account, where it has one
+    peak_method: str | None = None
 
 
 @dataclass(frozen=True)
 class Backend:
     name: str
-    variant: str  # how the gradient is obtained: hadamard, diag, autograd, jit, eager, compile
-    framework: str | None  # the package it needs beyond NumPy
-    prepare: Callable[[Problem], Prepared]
-    max_width: int | None = None  # beyond it the backend is too slow to be worth timing
+    framework: str  # "numpy", or the extra (and mirror module) it needs: "torch", "jax"
+    method: str  # how the gradient is obtained, in words
+    gradient: Callable[[Problem, dict], Prepared] | None  # None: no gradient-task form
+    train: Callable[[Problem, dict], Prepared] | None  # None: no training form
+    reference: bool = False  # the one every other backend is compared with
+    eager: str | None = None  # the eager backend this compiled one replaces (compile break-even)
+    manual: str | None = None  # the same framework without autodiff (the autograd tax)
+    max_width: int | None = None  # beyond it too slow to be worth timing (op-by-op dispatch)
     opt_in: bool = False  # run only when named in --backends
 
-    def skip_reason(self, config: Config, diag_budget_bytes: int) -> str | None:
+    def skip_reason(self, config) -> str | None:
+        if (self.gradient if config.task == "gradient" else self.train) is None:
+            return f"{self.name} has no {config.task} form"
         if self.max_width is not None and config.width > self.max_width:
             return f"{self.name} runs only widths <= {self.max_width} (op-by-op dispatch makes larger ones slow)"
-        if self.variant == "diag":
-            need = ri.diag.memory_need_bytes(config.sizes, config.batch, np.dtype(config.dtype))
-            if need > diag_budget_bytes:
-                return (
-                    f"needs {need / 2**30:.1f} GiB for diagonal Jacobians, budget {diag_budget_bytes / 2**30:.1f} GiB"
-                )
         return None
 
 
-def _numpy(variant: str) -> Callable[[Problem], Prepared]:
-    def prepare(problem: Problem) -> Prepared:
-        # The public API, as a user calls it: validation included, no private fast path. The diag
-        # memory budget was applied by skip_reason (--diag-budget-gib); the library's own default
-        # budget must not refuse what the user allowed, hence no limit here.
-        def run():
-            return ri.gradients(problem.params, problem.x, problem.t, activation=ACTIVATION, variant=variant,
-                                memory_budget=2**62)  # fmt: skip
+# ----------------------------------------------------------------------------------------- numpy
 
-        return Prepared(run, lambda result: result)
+
+def _numpy_gradient(variant: str):
+    def prepare(problem: Problem, options: dict) -> Prepared:
+        params, x, t, activation = problem.params, problem.x, problem.t, problem.config.activation
+        out = [(np.empty_like(W), np.empty_like(b)) for W, b in params]  # reused, as a hot loop does
+
+        def run():
+            return ri.gradients(params, x, t, activation=activation, variant=variant, out=out,
+                                memory_budget=options["diag_budget_bytes"])  # fmt: skip
+
+        def forward():
+            residual = ri.forward(params, x, activation=activation) - t
+            return float(np.vdot(residual, residual)) / (2 * x.shape[1])
+
+        try:
+            run()  # the library's own guard: a diag configuration over the budget is refused here
+        except ri.MemoryBudgetError as exc:
+            raise BackendUnavailable(str(exc)) from None
+        return Prepared(run, lambda result: result, forward)
 
     return prepare
 
 
-def _torch(problem: Problem) -> Prepared:
-    torch_mlp = frameworks.load("torch")
-    return Prepared(torch_mlp.gradient_function(problem.params, problem.x, problem.t, ACTIVATION), torch_mlp.to_numpy)
+def _numpy_train(variant: str):
+    def prepare(problem: Problem, options: dict) -> Prepared:
+        c = problem.config
+
+        def run():
+            return ri.train(problem.params, problem.x, problem.t, steps=c.steps, lr=c.lr, clip=c.clip,
+                            activation=c.activation, variant=variant, batch_size=c.batch_size,
+                            memory_budget=options["diag_budget_bytes"])  # fmt: skip
+
+        return Prepared(run, lambda result: (float(result[1][-1]), result[0]))
+
+    return prepare
 
 
-def _torch_compile(problem: Problem) -> Prepared:
+# ---------------------------------------------------------------------------------- torch and jax
+
+
+def _framework_gradient(framework: str, manual: bool = False, jit: bool = True):
+    def prepare(problem: Problem, options: dict) -> Prepared:
+        mirror = frameworks.load(framework)
+        p, x, t, activation = problem.params, problem.x, problem.t, problem.config.activation
+        extra = {} if framework == "torch" else {"jit": jit}
+        start = time.perf_counter()
+        run = mirror.gradient_function(p, x, t, activation, manual=manual, **extra)
+        forward = mirror.forward_function(p, x, t, activation, **extra)
+        compile_s = time.perf_counter() - start if framework == "jax" and jit else None
+        return Prepared(run, mirror.to_numpy, forward, compile_s)
+
+    return prepare
+
+
+def _framework_train(framework: str, manual: bool = False, whole_loop: bool = False):
+    def prepare(problem: Problem, options: dict) -> Prepared:
+        mirror = frameworks.load(framework)
+        c = problem.config
+        extra = {"whole_loop": whole_loop} if framework == "jax" else {}
+        start = time.perf_counter()
+        run = mirror.training_function(problem.params, problem.x, problem.t, c.steps, c.lr, c.clip, c.activation,
+                                       problem.indices(), manual=manual, **extra)  # fmt: skip
+        compile_s = time.perf_counter() - start if framework == "jax" else None
+
+        def to_numpy(result):
+            params, history = result
+            return float(history[-1]), [(np.asarray(W), np.asarray(b)) for W, b in params]
+
+        return Prepared(run, to_numpy, compile_s=compile_s)
+
+    return prepare
+
+
+def _torch_compile(problem: Problem, options: dict) -> Prepared:
     torch_mlp = frameworks.load("torch")
     import torch
 
     params, x, t = torch_mlp.to_tensors(problem.params, problem.x, problem.t)
     flat = [p for layer in params for p in layer]
-    names = torch_mlp.activation_names(ACTIVATION, len(params))
+    names = frameworks.activation_names(problem.config.activation, len(params))
     compiled_cost = None
 
     def run():
@@ -97,48 +157,40 @@ def _torch_compile(problem: Problem) -> Prepared:
             run()  # torch.compile compiles on the first call (forward and backward graphs)
     except Exception as exc:  # inductor needs a working C++ toolchain; say why, don't crash the run
         raise BackendUnavailable(f"torch.compile does not work here: {type(exc).__name__}: {exc}"[:300]) from exc
-    return Prepared(run, torch_mlp.to_numpy, compile_s=time.perf_counter() - start)
-
-
-def _jax(jit: bool) -> Callable[[Problem], Prepared]:
-    def prepare(problem: Problem) -> Prepared:
-        jax_mlp = frameworks.load("jax")
-        import jax
-
-        args = jax_mlp.to_device(problem.params, problem.x, problem.t)
-        f = jax_mlp.value_and_grad(jax_mlp.activation_names(ACTIVATION, len(problem.params)))
-        if not jit:
-            return Prepared(lambda: jax.block_until_ready(f(*args)), jax_mlp.to_numpy)
-        start = time.perf_counter()
-        compiled = jax.jit(f).lower(*args).compile()
-        compile_s = time.perf_counter() - start
-        memory = compiled.memory_analysis()
-        peak = None
-        if memory is not None:
-            peak = (memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
-                    - memory.alias_size_in_bytes)  # fmt: skip
-        return Prepared(lambda: jax.block_until_ready(compiled(*args)), jax_mlp.to_numpy, compile_s, peak)
-
-    return prepare
+    compile_s = time.perf_counter() - start
+    forward = torch_mlp.forward_function(problem.params, problem.x, problem.t, problem.config.activation)
+    return Prepared(run, torch_mlp.to_numpy, forward, compile_s)
 
 
 REGISTRY: dict[str, Backend] = {
     b.name: b
     for b in (
-        Backend("numpy-hadamard", "hadamard", None, _numpy("hadamard")),
-        Backend("numpy-diag", "diag", None, _numpy("diag")),
-        Backend("torch", "autograd", "torch", _torch),
-        Backend("jax", "jit", "jax", _jax(jit=True)),
-        Backend("jax-eager", "eager", "jax", _jax(jit=False), max_width=256),
-        Backend("torch-compile", "compile", "torch", _torch_compile, opt_in=True),
+        Backend("numpy-hadamard", "numpy", "matrix calculus, Hadamard product (reference_impl)",
+                _numpy_gradient("hadamard"), _numpy_train("hadamard"), reference=True),
+        Backend("numpy-diag", "numpy", "matrix calculus, explicit diagonal Jacobians (reference_impl)",
+                _numpy_gradient("diag"), _numpy_train("diag")),
+        Backend("torch", "torch", "eager autograd", _framework_gradient("torch"), _framework_train("torch"),
+                manual="torch-manual"),
+        Backend("torch-manual", "torch", "the seed's equations in torch ops, eager, no autograd",
+                _framework_gradient("torch", manual=True), _framework_train("torch", manual=True)),
+        Backend("jax", "jax", "jax.jit of jax.value_and_grad (training: one jitted step per iteration)",
+                _framework_gradient("jax"), _framework_train("jax"), eager="jax-eager", manual="jax-manual"),
+        Backend("jax-manual", "jax", "the seed's equations in jax.numpy, jit, no jax.grad",
+                _framework_gradient("jax", manual=True), _framework_train("jax", manual=True)),
+        Backend("jax-eager", "jax", "jax.value_and_grad op by op, no jit",
+                _framework_gradient("jax", jit=False), None, max_width=256),
+        Backend("jax-scan", "jax", "the whole SGD loop in one jitted lax.scan",
+                None, _framework_train("jax", whole_loop=True), eager="jax"),
+        Backend("torch-compile", "torch", "torch.compile of the cost, autograd", _torch_compile, None,
+                eager="torch", opt_in=True),
     )
-}
-REFERENCE = "numpy-hadamard"
+}  # fmt: skip
+REFERENCE = next(b.name for b in REGISTRY.values() if b.reference)
 
 
 def framework_missing(backend: Backend) -> str | None:
     """Why the backend cannot run here, or None."""
-    if backend.framework is None:
+    if backend.framework == "numpy":
         return None
     try:
         frameworks.load(backend.framework)

@@ -1,4 +1,9 @@
-"""Benchmark configurations and the named grids that ``--grid`` chooses."""
+"""Benchmark configurations, the named grids that ``--grid`` chooses, and the data of a row.
+
+A configuration is everything a row's numbers depend on except the backend and the round: the
+task (``gradient``: cost and all gradients; ``train``: SGD steps), the network, the dtype, the
+activation and, for training, the steps and the mini-batch size.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +14,52 @@ import numpy as np
 
 import reference_impl as ri
 
-ACTIVATION = "tanh"  # the seed's activation, on every layer
+SEED_SIZES = (1, 16, 16, 1)  # the seed's network, fitting 0.8 sin(x) on 64 samples
+SEED_SAMPLES, SEED_LR, SEED_CLIP = 64, 0.1, 0.005
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Config:
-    """A square MLP: ``depth`` layers of ``width`` units (input and output width too), batch ``batch``."""
-
+    task: str  # "gradient" or "train"
     dtype: str
-    depth: int
-    width: int
-    batch: int
+    sizes: tuple[int, ...]  # [l0, l1, ..., lL]
+    batch: int  # samples d in x
+    activation: str = "tanh"
+    steps: int = 0  # train: SGD steps per timed call
+    batch_size: int | None = None  # train: None is full batch
 
     @property
-    def sizes(self) -> list[int]:
-        return [self.width] * (self.depth + 1)
+    def depth(self) -> int:
+        return len(self.sizes) - 1
+
+    @property
+    def width(self) -> int:
+        """The widest layer (every layer of a square network)."""
+        return max(self.sizes)
+
+    @property
+    def network(self) -> str:
+        return "seed" if self.sizes == SEED_SIZES else "square"
 
     @property
     def id(self) -> str:
-        return f"w{self.width}-L{self.depth}-d{self.batch}-{self.dtype}"
+        net = "seed" if self.network == "seed" else f"w{self.width}-L{self.depth}"
+        base = f"{net}-d{self.batch}-{self.dtype}-{self.activation}"
+        if self.task == "gradient":
+            return base
+        return f"train-{base}-b{self.batch_size or 'full'}-s{self.steps}"
+
+    @property
+    def lr(self) -> float:
+        return SEED_LR
+
+    @property
+    def clip(self) -> float:
+        return SEED_CLIP
+
+
+def square(task: str, dtype: str, width: int, depth: int, batch: int, **kwargs) -> Config:
+    return Config(task, dtype, (width,) * (depth + 1), batch, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -35,21 +67,41 @@ class Grid:
     widths: tuple[int, ...]
     depths: tuple[int, ...]
     batches: tuple[int, ...]
+    train_widths: tuple[int, ...]  # square networks of depth 4, batch 64, full-batch SGD
+    train_steps: int  # steps per timed call for the square networks
+    seed_steps: int  # steps per timed call for the seed's network (full batch and b = 1)
+    rounds: int  # default --rounds
+    row_time: float  # default --benchmark-max-time: seconds of timing per row and round
+    peak_size: int  # n of the n x n product that measures the machine's peak
     dtypes: tuple[str, ...] = ("float64", "float32")
 
-    def configs(self) -> list[Config]:
-        """Sorted by dtype, depth, width, batch: neighbours in a run differ in one parameter."""
-        return sorted(
-            Config(dtype, depth, width, batch)
-            for width, depth, batch, dtype in itertools.product(self.widths, self.depths, self.batches, self.dtypes)
-        )
+    def configs(self, activation: str = "tanh") -> list[Config]:
+        """In a fixed order (task, dtype, network): the order --shard splits by."""
+        gradient = [
+            square("gradient", dtype, width, depth, batch, activation=activation)
+            for dtype, depth, width, batch in itertools.product(self.dtypes, self.depths, self.widths, self.batches)
+        ]
+        train = [
+            Config("train", dtype, SEED_SIZES, SEED_SAMPLES, activation, self.seed_steps, batch_size)
+            for dtype in self.dtypes
+            for batch_size in (None, 1)
+        ] + [
+            square("train", dtype, width, 4, 64, activation=activation, steps=self.train_steps)
+            for dtype in self.dtypes
+            for width in self.train_widths
+        ]
+        return gradient + train
 
 
 GRIDS = {
-    "smoke": Grid(widths=(16, 64), depths=(2,), batches=(16,)),
-    "default": Grid(widths=(16, 64, 256, 1024), depths=(2, 4, 8), batches=(64,)),
-    "full": Grid(widths=(16, 64, 256, 1024, 2048, 4096), depths=(2, 4, 8, 16), batches=(1, 64, 256)),
-}
+    "smoke": Grid(widths=(16, 64), depths=(2,), batches=(16,), train_widths=(16,), train_steps=5, seed_steps=20,
+                  rounds=2, row_time=0.05, peak_size=256),
+    "default": Grid(widths=(16, 64, 256, 1024), depths=(2, 4, 8), batches=(64,), train_widths=(16, 256, 1024),
+                    train_steps=5, seed_steps=200, rounds=3, row_time=0.08, peak_size=2048),
+    "full": Grid(widths=(16, 64, 256, 1024, 2048, 4096), depths=(2, 4, 8, 16), batches=(1, 64, 256),
+                 train_widths=(16, 64, 256, 1024, 2048), train_steps=10, seed_steps=3000, rounds=5, row_time=0.5,
+                 peak_size=4096),
+}  # fmt: skip
 
 
 @dataclass
@@ -61,26 +113,35 @@ class Problem:
     x: np.ndarray
     t: np.ndarray
 
+    def indices(self) -> np.ndarray | None:
+        """The training batches: the reference's sample stream, (steps, b), or None (full batch)."""
+        c = self.config
+        return None if c.batch_size is None else ri.batch_indices(c.batch, c.batch_size, c.steps)
 
-def make_data(sizes: list[int], batch: int, dtype, seed: int = 0):
+
+def make_data(sizes, batch: int, dtype, seed: int = 0):
     """Parameters, inputs and targets: unit-scale data, so pre-activations stay far below 20
     (where torch's softplus switches to the identity)."""
-    params = ri.init_params(sizes, seed=seed, dtype=dtype)
+    params = ri.init_params(list(sizes), seed=seed, dtype=dtype)
     rng = np.random.default_rng(seed + 1)
     x = rng.standard_normal((sizes[0], batch)).astype(dtype)
     t = rng.uniform(-0.9, 0.9, (sizes[-1], batch)).astype(dtype)
     return params, x, t
 
 
+def sine_task(samples: int = SEED_SAMPLES, dtype=np.float64):
+    """The seed's task: x evenly spaced on [-pi, pi], one column per sample, t = 0.8 sin(x)."""
+    x = np.linspace(-np.pi, np.pi, samples).reshape(1, -1)
+    return x.astype(dtype), (0.8 * np.sin(x)).astype(dtype)
+
+
 def make_problem(config: Config, seed: int = 0) -> Problem:
-    return Problem(config, *make_data(config.sizes, config.batch, np.dtype(config.dtype), seed))
-
-
-def relative_error(grads, reference) -> float:
-    """max |grads - reference| / max |reference| over all arrays: the error on the gradient's own scale."""
-    g = np.concatenate([np.ravel(a).astype(np.float64) for layer in grads for a in layer])
-    r = np.concatenate([np.ravel(a).astype(np.float64) for layer in reference for a in layer])
-    return float(np.max(np.abs(g - r)) / max(np.max(np.abs(r)), np.finfo(np.float64).tiny))
+    dtype = np.dtype(config.dtype)
+    if config.network == "seed":
+        return Problem(
+            config, ri.init_params(list(config.sizes), seed=seed, dtype=dtype), *sine_task(config.batch, dtype)
+        )
+    return Problem(config, *make_data(config.sizes, config.batch, dtype, seed))
 
 
 def upcast(problem: Problem) -> Problem:

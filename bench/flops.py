@@ -1,64 +1,127 @@
-"""The FLOP model of one gradient pass and its matrix-multiply floor.
+"""The FLOP model of a pass, its matrix-multiply floor, and the machine's peak.
 
-The pass needs, per layer k (n_in = l_{k-1}, n_out = l_k, batch d):
+A gradient pass needs, per layer k (n_in = l_{k-1}, n_out = l_k, batch d):
   forward   W[k] @ y[k-1]            (n_out, n_in) x (n_in, d)       2 d n_in n_out
-  eq. (2)   rows^T @ y[k-1]^T        (n_out, d) x (d, n_in)          2 d n_in n_out
-  eq. (1)   rows @ W[k], k > 1       (d, n_out) x (n_out, n_in)      2 d n_in n_out
-so 6 d sum(n_in n_out) - 2 d n0 n1 in all (no input gradient for layer 1). Elementwise work is
-O(d n) per layer and is left out: it matters only at tiny widths.
+  eq. (2)   delta @ y[k-1]^T         (n_out, d) x (d, n_in)          2 d n_in n_out
+  eq. (1)   W[k]^T @ delta, k > 1    (n_in, n_out) x (n_out, d)      2 d n_in n_out
+so 6 d sum(n_in n_out) - 2 d n0 n1 in all (no input gradient for layer 1), and the forward pass
+alone 2 d sum(n_in n_out): the model's gradient / forward ratio is (3L - 1) / L for a square
+network. Elementwise work is O(d n) per layer and is left out: it matters only at tiny widths.
+
+The floor of a row is the time of exactly its products, each timed alone in every installed
+library (NumPy in both orientations of the product, torch, XLA) and the fastest taken: no
+correct backend can run well below it. The peak is the best GFLOP/s of a large square product.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from .config import Config
 
 
-def gemm_shapes(config: Config) -> list[tuple[int, int, int]]:
-    """(m, k, n) of every matrix product of the pass: an (m, k) times a (k, n)."""
-    d = config.batch
+def gemm_shapes(config: Config, forward_only: bool = False) -> list[tuple[int, int, int]]:
+    """(m, k, n) of every matrix product of one pass: an (m, k) times a (k, n)."""
+    d = config.batch if config.batch_size is None else config.batch_size
     shapes = []
     for layer, (n_in, n_out) in enumerate(zip(config.sizes[:-1], config.sizes[1:]), start=1):
         shapes.append((n_out, n_in, d))  # forward
-        shapes.append((n_out, d, n_in))  # weight gradient, equation (2)
-        if layer > 1:
-            shapes.append((d, n_out, n_in))  # dC/dy[k-1], equation (1)
+        if not forward_only:
+            shapes.append((n_out, d, n_in))  # weight gradient, equation (2)
+            if layer > 1:
+                shapes.append((n_in, n_out, d))  # dC/dy[k-1], equation (1)
     return shapes
 
 
-def pass_flops(config: Config) -> int:
-    return sum(2 * m * k * n for m, k, n in gemm_shapes(config))
+def pass_flops(config: Config, forward_only: bool = False) -> int:
+    """FLOPs of one pass; a training row runs ``steps`` of them."""
+    flops = sum(2 * m * k * n for m, k, n in gemm_shapes(config, forward_only))
+    return flops * (config.steps if config.task == "train" else 1)
 
 
-def matmul_floor_seconds(config: Config, min_time: float = 0.2, rounds: int = 7) -> float:
-    """Median time of exactly the pass's matrix products in NumPy (shapes and dtype as used).
+def model_grad_over_forward(config: Config) -> float:
+    return pass_flops(config) / pass_flops(config, forward_only=True)
 
-    Operands are allocated once and results go to preallocated ``out=`` arrays, so this is the
-    time of the products alone: what a pass would cost with zero overhead around its GEMMs.
-    """
-    rng = np.random.default_rng(0)
-    dtype = np.dtype(config.dtype)
-    operands = [
-        (rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype), np.empty((m, n), dtype))
-        for m, k, n in gemm_shapes(config)
-    ]
 
-    def products():
-        for a, b, out in operands:
-            np.matmul(a, b, out=out)
-
-    products()  # warm-up: BLAS threads started, pages touched
+def median_time(call: Callable[[], object], min_time: float, rounds: int = 5) -> float:
+    """Median over ``rounds`` blocks of repeated calls, each block at least min_time / rounds."""
+    call()  # warm-up: threads started, pages touched, compiled
     start = time.perf_counter()
-    products()
+    call()
     once = max(time.perf_counter() - start, 1e-7)
     repeats = max(1, int(min_time / rounds / once))
     samples = []
     for _ in range(rounds):
         start = time.perf_counter()
         for _ in range(repeats):
-            products()
+            call()
         samples.append((time.perf_counter() - start) / repeats)
     return float(np.median(samples))
+
+
+def _numpy_products(a: np.ndarray, b: np.ndarray) -> dict[str, Callable[[], object]]:
+    out, out_t = np.empty((a.shape[0], b.shape[1]), a.dtype), np.empty((b.shape[1], a.shape[0]), a.dtype)
+    return {
+        "numpy": lambda: np.matmul(a, b, out=out),
+        "numpy (transposed)": lambda: np.matmul(b.T, a.T, out=out_t),  # the same numbers, (b^T a^T)^T
+    }
+
+
+def _torch_products(a: np.ndarray, b: np.ndarray) -> dict[str, Callable[[], object]]:
+    import torch
+
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    out = torch.empty(a.shape[0], b.shape[1], dtype=ta.dtype)
+    return {"torch": lambda: torch.mm(ta, tb, out=out)}
+
+
+def _xla_products(a: np.ndarray, b: np.ndarray) -> dict[str, Callable[[], object]]:
+    from .frameworks import load
+
+    load("jax")  # float64 enabled before the first array
+    import jax
+
+    ja, jb = jax.device_put(a), jax.device_put(b)
+    product = jax.jit(lambda a, b: a @ b).lower(ja, jb).compile()
+    return {"xla": lambda: jax.block_until_ready(product(ja, jb))}
+
+
+LIBRARIES = {"numpy": _numpy_products, "torch": _torch_products, "jax": _xla_products}
+
+
+def installed_libraries() -> list[str]:
+    return [name for name in LIBRARIES if importlib.util.find_spec(name) is not None]
+
+
+@functools.cache
+def best_product_time(shape: tuple[int, int, int], dtype: str, min_time: float) -> tuple[float, str]:
+    """Fastest time of one (m, k) x (k, n) product over the installed libraries, and which."""
+    m, k, n = shape
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    times = {}
+    for library in installed_libraries():
+        for name, call in LIBRARIES[library](a, b).items():
+            times[name] = median_time(call, min_time)
+    best = min(times, key=times.get)
+    return times[best], best.split(" ")[0]
+
+
+def floor_seconds(config: Config, min_time: float = 0.05) -> tuple[float, str]:
+    """The row's matrix-multiply floor (all its products, per step for training) and its sources."""
+    parts = [best_product_time(shape, config.dtype, min_time) for shape in gemm_shapes(config)]
+    seconds = sum(t for t, _ in parts) * (config.steps if config.task == "train" else 1)
+    return seconds, "+".join(sorted({source for _, source in parts}))
+
+
+@functools.cache
+def peak_gflops(dtype: str, n: int, min_time: float = 0.3) -> tuple[float, str]:
+    """The machine's GFLOP/s for an n x n product: the best installed library."""
+    seconds, source = best_product_time((n, n, n), dtype, min_time)
+    return 2 * n**3 / seconds / 1e9, source

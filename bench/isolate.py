@@ -2,21 +2,26 @@
 
 On 2 cores, thread pools of one library that keep spinning after their work can steal a core
 from the next library in the same process; a fresh process per row has no neighbours. Each
-child is ``pytest`` on exactly one row with the same options, so the timing protocol is
-identical, and it runs right before the same row in-process; its peak RSS above its own post-import baseline is the memory figure comparable
-across all backends. The report compares the in-process median with the isolated one.
+child is ``pytest`` on exactly one row with exactly the parent's options (its invocation minus
+the row selection, so pytest-benchmark's own options reach it too), and it runs right before the
+same row in-process; its peak RSS above its own post-import baseline is the memory figure
+comparable across all backends. The report compares the in-process median with the isolated one.
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+# Options of the parent that a child must not inherit: where results go, and --isolate itself.
+PARENT_ONLY = ("--isolate", "--results-dir", "--benchmark-json", "--benchmark-save", "--benchmark-autosave",
+               "--benchmark-save-data", "--benchmark-compare", "--benchmark-histogram", "--benchmark-cprofile-dump")  # fmt: skip
+TAKES_VALUE = ("--results-dir", "--benchmark-json", "--benchmark-save", "--benchmark-compare", "--benchmark-histogram")
 
 
 def _status_bytes(field: str) -> int:
@@ -39,49 +44,36 @@ def peak_rss_bytes() -> int:
     return _status_bytes("VmHWM:")
 
 
-def _child_command(config: pytest.Config, nodeid: str, backend: str, json_path: Path) -> list[str]:
-    command = [sys.executable, "-m", "pytest", nodeid, "--benchmark-only", "--isolate-child", "-q",
-               "-p", "no:cacheprovider", "--benchmark-json", str(json_path), "--backends", backend,
-               "--grid", config.getoption("grid") or "default", "--threads", str(config.bench_threads),
-               "--diag-budget-gib", str(config.getoption("diag_budget_gib")), "--malloc", config.getoption("malloc")]  # fmt: skip
-    for option in ("benchmark_min_time", "benchmark_max_time", "benchmark_min_rounds"):
-        value = config.getoption(option, None)
-        if value is not None:
-            command += [f"--{option.replace('_', '-')}", str(value)]
-    return command
+def child_args(config: pytest.Config) -> list[str]:
+    """The parent's command-line arguments minus the row selection (its test paths) and PARENT_ONLY."""
+    positional = {str(a) for a in config.args}
+    args, skip_value = [], False
+    for arg in map(str, config.invocation_params.args):
+        name = arg.split("=")[0]
+        if skip_value:
+            skip_value = False
+        elif name in PARENT_ONLY:
+            skip_value = "=" not in arg and name in TAKES_VALUE
+        elif arg not in positional:
+            args.append(arg)
+    return args
 
 
-def run_child(config: pytest.Config, item: pytest.Item, backend: str) -> dict:
+def child_command(config: pytest.Config, nodeid: str, json_path: Path) -> list[str]:
+    return [sys.executable, "-m", "pytest", nodeid, *child_args(config), "--isolate-child", "-q",
+            "-p", "no:cacheprovider", "--benchmark-json", str(json_path)]  # fmt: skip
+
+
+def run_child(item: pytest.Item, backend: str) -> tuple[float, int, dict]:
     """Time one row in a fresh subprocess, right before the in-process row: both see the same
-    machine state, so their ratio shows the effect of the shared process, not of drifting load."""
+    machine state, so their ratio shows the effect of the shared process, not of drifting load.
+    Returns the child's median, its peak RSS and the pytest-benchmark options it ran with."""
+    config = item.config
     with tempfile.TemporaryDirectory(prefix="isolate-") as tmp:
         json_path = Path(tmp) / "row.json"
-        done = subprocess.run(_child_command(config, item.nodeid, backend, json_path),
-                              cwd=config.rootpath, capture_output=True, text=True)  # fmt: skip
+        done = subprocess.run(child_command(config, item.nodeid, json_path), cwd=config.rootpath,
+                              capture_output=True, text=True)  # fmt: skip
         if done.returncode != 0 or not json_path.exists():
             raise RuntimeError(f"isolated run of {item.nodeid} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
         row = json.loads(json_path.read_text())["benchmarks"][0]
-    return {"isolated_median_s": row["stats"]["median"], "isolated_rss_peak_bytes": row["extra_info"]["rss_peak_bytes"]}
-
-
-def summarize(benchmarks) -> dict | None:
-    """Median over rows of in-process median / isolated median, per backend."""
-    ratios: dict[str, list[float]] = {}
-    for bench in benchmarks:
-        isolated = bench.extra_info.get("isolated_median_s")
-        if isolated:
-            ratios.setdefault(bench.extra_info["backend"], []).append(bench.stats.median / isolated)
-    if not ratios:
-        return None
-    return {
-        "statistic": "median over rows of (in-process median time / isolated median time)",
-        "per_backend": {
-            name: {
-                "median_ratio": statistics.median(values),
-                "min": min(values),
-                "max": max(values),
-                "rows": len(values),
-            }
-            for name, values in ratios.items()
-        },
-    }
+    return row["stats"]["median"], row["extra_info"]["rss_peak_bytes"], row["options"]

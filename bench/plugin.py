@@ -1,24 +1,31 @@
 """pytest plugin of the benchmark suite (loaded with ``-p bench.plugin`` from pyproject.toml).
 
-Options: ``--grid``, ``--backends``, ``--threads``, ``--malloc``, ``--isolate``,
-``--diag-budget-gib``, ``--results-dir``. A ``pytest --benchmark-only`` run writes its raw JSON and the report into
-``results/<run-id>/``: everything is written into a hidden staging folder first and renamed
-into place at the end, so an interrupted run leaves no half-written table and never touches
-an earlier run. Plain ``pytest`` runs every benchmark body once on the smoke grid, untimed.
+Options: ``--grid``, ``--backends``, ``--rounds``, ``--order-seed``, ``--shard``, ``--threads``,
+``--malloc``, ``--isolate``, ``--diag-budget-gib``, ``--activation``, ``--results-dir``. The
+session's state is one ``BenchSession`` in pytest's stash. A ``pytest --benchmark-only`` run
+writes its raw JSON and the report into ``results/<run-id>/``: everything is written into a
+hidden staging folder first and renamed into place at the end, so an interrupted run leaves no
+half-written table and never touches an earlier run. Plain ``pytest`` runs every benchmark body
+once on the smoke grid, untimed.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+import reference_impl as ri
+
 from . import backends, machine, policy
-from .config import GRIDS
+from .config import GRIDS, Config, Grid, make_problem, upcast
+from .plan import Case, parse_shard, plan
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -27,47 +34,145 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="configuration grid: smoke, default or full (plain pytest: smoke; --benchmark-only: default)")  # fmt: skip
     group.addoption("--backends", default=None,
                     help=f"comma-separated backends (default: all but opt-in ones); known: {', '.join(backends.REGISTRY)}")  # fmt: skip
+    group.addoption(
+        "--rounds",
+        type=int,
+        default=None,
+        help="times every (configuration, backend) row is timed (default: the grid's)",
+    )
+    group.addoption(
+        "--order-seed", type=int, default=None, help="seed of the shuffled row order (default: a new one, recorded)"
+    )
+    group.addoption(
+        "--shard", default=None, metavar="K/N", help="run the K-th of N parts of the grid (whole configurations)"
+    )
     group.addoption("--threads", type=int, default=None, help="threads for every library (default: all usable cores)")
-    group.addoption("--malloc", choices=policy.MALLOC_POLICIES, default="reuse",
-                    help="glibc allocator policy for the whole process: reuse freed memory (default) or glibc's defaults")  # fmt: skip
+    group.addoption("--malloc", choices=policy.MALLOC_POLICIES, default="default",
+                    help="glibc allocator policy: default (as a user's process has it) or reuse (freed memory kept)")  # fmt: skip
     group.addoption("--isolate", action="store_true",
-                    help="also run each backend's rows in a fresh subprocess per row and compare with the in-process times")  # fmt: skip
+                    help="also time each row in a fresh subprocess of its own and compare with the in-process time")  # fmt: skip
     group.addoption("--diag-budget-gib", type=float, default=2.0,
-                    help="skip numpy-diag configurations whose diagonal Jacobians need more memory (GiB)")  # fmt: skip
+                    help="numpy-diag refuses configurations whose diagonal Jacobians need more memory (GiB)")  # fmt: skip
+    group.addoption("--activation", choices=sorted(ri.ACTIVATIONS), default="tanh", help="activation of every layer")
     group.addoption("--results-dir", type=Path, default=Path("results"), help="where runs are saved")
     group.addoption("--isolate-child", action="store_true", help=argparse.SUPPRESS)  # set by --isolate only
+
+
+@dataclass
+class ConfigData:
+    """Data of the configuration being timed, shared by its backends and rounds (one at a time)."""
+
+    config: Config
+    problem: object
+    reference: object = None  # float64 numpy-hadamard gradients or trained parameters
+    prepared: dict = field(default_factory=dict)  # backend name -> Prepared, or the reason it cannot run
+
+
+@dataclass
+class BenchSession:
+    grid_name: str
+    grid: Grid
+    activation: str
+    backends: list[backends.Backend]
+    rounds: int
+    order_seed: int
+    shard: tuple[int, int] | None
+    threads: int
+    malloc: str
+    diag_budget_bytes: int
+    isolate: bool
+    is_child: bool
+    named_backends: bool  # --backends given: a missing framework is an error
+    run: tuple[str, Path] | None = None  # run id and staging folder
+    policy: policy.ProcessPolicy | None = None
+    warnings: list[str] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    started: set[str] = field(default_factory=set)  # frameworks whose runtime this process started
+    current: ConfigData | None = None
+    saved: Path | None = None
+
+    def cases(self, task: str) -> list[Case]:
+        configs = self.grid.configs(self.activation)
+        return [
+            c for c in plan(configs, self.backends, self.rounds, self.order_seed, self.shard) if c.config.task == task
+        ]
+
+    def process_policy(self) -> policy.ProcessPolicy:
+        """Applied once, before the first benchmark (and so before any JAX array of the run)."""
+        if self.policy is None:
+            self.policy = policy.apply(self.threads, self.malloc)
+        return self.policy
+
+    def data(self, config: Config) -> ConfigData:
+        if self.current is None or self.current.config != config:  # keep one configuration in memory
+            self.current = ConfigData(config, make_problem(config))
+        return self.current
+
+    def reference(self, config: Config):
+        data = self.data(config)
+        if data.reference is None:
+            p = upcast(data.problem)
+            if config.task == "gradient":
+                data.reference = ri.gradients(p.params, p.x, p.t, activation=config.activation)[1]
+            else:
+                data.reference = ri.train(p.params, p.x, p.t, steps=config.steps, lr=config.lr, clip=config.clip,
+                                          activation=config.activation, batch_size=config.batch_size)[0]  # fmt: skip
+        return data.reference
+
+
+SESSION = pytest.StashKey[BenchSession]()
+
+
+def session_of(config: pytest.Config) -> BenchSession:
+    return config.stash[SESSION]
 
 
 def is_benchmarking(config: pytest.Config) -> bool:
     return bool(config.getoption("benchmark_only", False))
 
 
-def grid_name(config: pytest.Config) -> str:
-    return config.getoption("grid") or ("default" if is_benchmarking(config) else "smoke")
+def _given(config: pytest.Config, option: str) -> bool:
+    args = [*config.invocation_params.args, *os.environ.get("PYTEST_ADDOPTS", "").split()]
+    return any(str(a).split("=")[0] == option for a in args)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-benchmark reads its options (its configure is trylast)
 def pytest_configure(config: pytest.Config) -> None:
+    option = config.getoption
+    grid_name = option("grid") or ("default" if is_benchmarking(config) else "smoke")
+    grid = GRIDS[grid_name]
     try:
-        config.bench_backends = backends.select(config.getoption("backends"))
+        chosen = backends.select(option("backends"))
+        shard = parse_shard(option("shard"))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     usable = policy.available_cores()
-    wanted = usable if config.getoption("threads") is None else config.getoption("threads")
-    if not 1 <= wanted <= usable:
-        raise pytest.UsageError(f"--threads: expected 1 to {usable} (the cores this process may use), got {wanted}")
-    if config.getoption("diag_budget_gib") <= 0:
+    threads = usable if option("threads") is None else option("threads")
+    if not 1 <= threads <= usable:
+        raise pytest.UsageError(f"--threads: expected 1 to {usable} (the cores this process may use), got {threads}")
+    if option("diag_budget_gib") <= 0:
         raise pytest.UsageError("--diag-budget-gib: expected a positive number of GiB")
-    config.bench_threads = wanted
-    config.bench_skipped = []
-    config.bench_policy = None
-    config.bench_run_dir = None
+    rounds = grid.rounds if option("rounds") is None else option("rounds")
+    if rounds < 1:
+        raise pytest.UsageError(f"--rounds: expected a positive integer, got {rounds}")
+    seed = option("order_seed") if option("order_seed") is not None else random.SystemRandom().randrange(2**31)
+    config.stash[SESSION] = BenchSession(
+        grid_name, grid, option("activation"), chosen, rounds, seed, shard, threads, option("malloc"),
+        int(option("diag_budget_gib") * 2**30), option("isolate"), option("isolate_child"), option("backends") is not None,
+    )  # fmt: skip
+    if is_benchmarking(config) and hasattr(config.option, "benchmark_max_time"):
+        if not _given(config, "--benchmark-max-time"):
+            config.option.benchmark_max_time = grid.row_time  # the grid's time per row and round
+        if not _given(config, "--benchmark-min-time"):
+            config.option.benchmark_min_time = 0.0005  # per sample: keeps a row's samples few and every one kept
     if not is_benchmarking(config) and hasattr(config.option, "benchmark_disable"):
         # Plain pytest: each benchmark body runs once, untimed, so a broken benchmark fails the tests.
         config.option.benchmark_disable = True
-    if is_benchmarking(config) and not config.getoption("isolate_child"):
-        config.bench_run_dir = new_run(config.getoption("results_dir"))
-        if config.getoption("benchmark_json") is None:
-            config.option.benchmark_json = config.bench_run_dir[1] / "benchmarks.json"
+    if is_benchmarking(config) and not option("isolate_child"):
+        session = session_of(config)
+        session.run = new_run(option("results_dir"))
+        if option("benchmark_json") is None:
+            config.option.benchmark_json = session.run[1] / "benchmarks.json"
 
 
 def new_run(results: Path) -> tuple[str, Path]:
@@ -87,6 +192,14 @@ def new_run(results: Path) -> tuple[str, Path]:
     raise RuntimeError(f"--results-dir: could not find a free run id for {stamp} in {results}")
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The benchmark modules take a ``case`` of their task: parametrized here, in the planned order."""
+    task = getattr(metafunc.module, "TASK", None)
+    if task and "case" in metafunc.fixturenames:
+        cases = session_of(metafunc.config).cases(task)
+        metafunc.parametrize("case", cases, ids=[c.id for c in cases])
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """--benchmark-only: deselect the correctness tests instead of listing hundreds of skips."""
     if is_benchmarking(config):
@@ -97,61 +210,66 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             items[:] = keep
 
 
-def process_policy(config: pytest.Config) -> policy.ProcessPolicy:
-    """Applied once, before the first benchmark (and so before any JAX array of the run)."""
-    if config.bench_policy is None:
-        config.bench_policy = policy.apply(config.bench_threads, config.getoption("malloc"))
-    return config.bench_policy
-
-
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    session = session_of(config)
     machine_info["autograd_bench"] = {
         **machine.describe(),
-        "grid": grid_name(config),
-        "backends": [b.name for b in config.bench_backends],
-        "thread_policy": config.bench_policy.describe() if config.bench_policy else None,
-        "isolate": bool(config.getoption("isolate")),
-        "run_id": config.bench_run_dir[0] if config.bench_run_dir else None,
+        "grid": session.grid_name,
+        "activation": session.activation,
+        "backends": [b.name for b in session.backends],
+        "rounds": session.rounds,
+        "order_seed": session.order_seed,
+        "shard": list(session.shard) if session.shard else None,
+        "thread_policy": session.policy.describe() if session.policy else None,
+        "warnings": session.warnings,
+        "isolate": session.isolate,
+        "run_id": session.run[0] if session.run else None,
     }
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
-    from . import isolate
-
-    output_json["autograd_bench_skipped"] = config.bench_skipped
-    isolation = config.bench_isolation_summary = isolate.summarize(benchmarks)
-    if isolation is not None:
-        output_json["machine_info"].setdefault("autograd_bench", {})["isolation"] = isolation
+    output_json["autograd_bench_skipped"] = session_of(config).skipped
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call):
     """Remember skipped rows with their reasons: the report lists them (they have no JSON row)."""
     report = yield
-    case = getattr(item, "callspec", None) and item.callspec.params.get("bench_case")
+    case = getattr(item, "callspec", None) and item.callspec.params.get("case")
     if case and report.skipped and report.when in ("setup", "call"):
-        config, backend = case
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        item.config.bench_skipped.append({"config": config.id, "backend": backend.name, "width": config.width,
-                                          "depth": config.depth, "batch": config.batch, "dtype": config.dtype,
-                                          "reason": reason.removeprefix("Skipped: ")})  # fmt: skip
+        c = case.config
+        session_of(item.config).skipped.append({
+            "task": c.task, "config": c.id, "backend": case.backend.name, "round": case.round, "width": c.width,
+            "depth": c.depth, "batch": c.batch, "dtype": c.dtype, "reason": reason.removeprefix("Skipped: ")})  # fmt: skip
     return report
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Environment warnings before the first row: on the terminal now, in the run's summary later."""
+    bench = session_of(session.config)
+    if bench.is_child or not is_benchmarking(session.config):
+        return
+    bench.warnings = policy.environment_warnings(bench.threads, policy.blas_info())
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    for line in bench.warnings if reporter else ():
+        reporter.write_line(f"warning: {line}", yellow=True)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """After pytest-benchmark wrote the JSON: add the report and rename the run into place."""
-    config = session.config
-    if not config.bench_run_dir:
+    """After pytest-benchmark wrote the JSON: compact it, add the report, rename the run into place."""
+    bench = session_of(session.config)
+    if not bench.run:
         return
-    run_id, staging = config.bench_run_dir
-    raw = Path(config.getoption("benchmark_json"))
+    run_id, staging = bench.run
+    raw = Path(session.config.getoption("benchmark_json"))
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     if interrupted or not raw.exists():
         shutil.rmtree(staging, ignore_errors=True)
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter:
             reporter.write_line(f"benchmark run {run_id} not saved ({'interrupted' if interrupted else 'no results'})")
         return
@@ -160,20 +278,30 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     from . import report
 
-    report.write_report(staging / "benchmarks.json", staging)
-    final = config.getoption("results_dir") / run_id
-    os.rename(staging, final)  # atomic; refuses to replace an existing run
-    report.write_index(config.getoption("results_dir"))
-    config.bench_saved = final
+    try:
+        report.compact_run(staging)
+        report.write_report(staging)
+    except Exception:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter:
+            reporter.write_line(
+                f"the report failed: the raw results stay in {staging}/ (python -m bench.report {staging})"
+            )
+        raise
+    results = session.config.getoption("results_dir")
+    os.rename(staging, results / run_id)  # atomic; refuses to replace an existing run
+    report.write_index(results)
+    bench.saved = results / run_id
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
-    saved = getattr(config, "bench_saved", None)
-    summary = getattr(config, "bench_isolation_summary", None)
-    if summary:
-        terminalreporter.section("in-process vs isolated (median ratio per backend)")
-        for name, row in summary["per_backend"].items():
-            terminalreporter.write_line(f"{name:16s} {row['median_ratio']:.3f}  ({row['rows']} rows)")
-    if saved:
+    bench = session_of(config)
+    if bench.warnings:
+        terminalreporter.section("environment warnings")
+        for line in bench.warnings:
+            terminalreporter.write_line(line, yellow=True)
+    if bench.saved:
         terminalreporter.section("results")
-        terminalreporter.write_line(f"saved {saved}/ (benchmarks.json, benchmarks.csv, summary.md, plots)")
+        terminalreporter.write_line(
+            f"saved {bench.saved}/ (index.html, summary.md, benchmarks.csv, benchmarks.json, plots)"
+        )

@@ -8,13 +8,16 @@ Threads:
   the backend started. So for fewer threads than cores, the affinity of the whole process is
   set first, before any JAX array exists, and every library then runs on those cores.
 
-Memory: every pass returns fresh gradient arrays (l_k x l_{k-1} each). With glibc's defaults,
-blocks of that size are mmap'ed and unmapped on every call, and on this kind of VM each fresh
-page costs a fault: measured, 4 new 8 MiB arrays took 12.7 ms against 4 x 1.44 ms for the
-products alone, and numpy-hadamard at width 256 (float64, depth 4) went from 3.95 ms to 1.50 ms
-with freed memory kept for reuse. ``malloc="reuse"`` sets glibc's M_MMAP_THRESHOLD to its maximum
-(32 MiB) and M_TRIM_THRESHOLD high, for the whole process, so every library reuses freed memory
-as a long-running training loop would; ``malloc="default"`` leaves glibc as it is.
+Memory: by default (``malloc="default"``) glibc's allocator is left as a user's process has it:
+every freed block above its mmap threshold goes back to the system and fresh pages fault in on
+the next call, which each library must avoid itself (the reference reuses its buffers and takes
+``out=``). ``malloc="reuse"`` sets glibc's M_MMAP_THRESHOLD to its maximum (32 MiB) and
+M_TRIM_THRESHOLD high for the whole process, so freed memory is kept, as an option to show
+what the allocator costs; the policy is recorded with every run.
+
+``environment_warnings`` lists what makes a run's numbers less than this machine can do: an
+OpenBLAS kernel forced older than the CPU supports, a loaded machine, thread variables asking
+for more threads than cores. A warning is information, not a failure.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def available_cores() -> int:
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 MMAP_THRESHOLD_MAX = 32 * 2**20  # glibc's ceiling on 64-bit
-MALLOC_POLICIES = ("reuse", "default")
+MALLOC_POLICIES = ("default", "reuse")
 
 
 def apply_malloc(policy: str) -> str:
@@ -77,7 +80,15 @@ class ProcessPolicy:
         }
 
 
-def apply(threads: int, malloc: str = "reuse") -> ProcessPolicy:
+def blas_info() -> list[dict]:
+    """NumPy's BLAS libraries as threadpoolctl sees them: version, kernel, threads."""
+    from threadpoolctl import threadpool_info
+
+    keys = ("internal_api", "version", "architecture", "num_threads", "filepath")
+    return [{k: info.get(k) for k in keys} for info in threadpool_info() if info.get("user_api") == "blas"]
+
+
+def apply(threads: int, malloc: str = "default") -> ProcessPolicy:
     """Pin the process to ``threads`` cores and every library to ``threads`` threads; verify.
     Then set the allocator policy."""
     cores = sorted(os.sched_getaffinity(0))
@@ -86,15 +97,11 @@ def apply(threads: int, malloc: str = "reuse") -> ProcessPolicy:
     cores = cores[:threads]
     os.sched_setaffinity(0, cores)  # before JAX starts its backend: its thread pool follows it
 
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
     policy = ProcessPolicy(threads, apply_malloc(malloc), cores)
     policy._limiter = threadpool_limits(threads, user_api="blas")  # kept alive for the session
-    policy.blas = [
-        {k: info.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "filepath")}
-        for info in threadpool_info()
-        if info.get("user_api") == "blas"
-    ]
+    policy.blas = blas_info()
     for info in policy.blas:
         if info["num_threads"] != threads:
             raise RuntimeError(f"BLAS {info['internal_api']} runs {info['num_threads']} threads, expected {threads}")
@@ -111,3 +118,47 @@ def apply(threads: int, malloc: str = "reuse") -> ProcessPolicy:
         if policy.torch_threads != threads:
             raise RuntimeError(f"torch runs {policy.torch_threads} threads, expected {threads}")
     return policy
+
+
+# The newest OpenBLAS x86-64 kernel a CPU can run, by the instruction sets /proc/cpuinfo lists.
+KERNELS = (("SkylakeX", {"avx512f", "avx512bw", "avx512vl", "avx512dq"}), ("Haswell", {"avx2", "fma"}))
+
+
+def best_openblas_kernel() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
+    except OSError:
+        return None
+    return next((kernel for kernel, needs in KERNELS if needs <= flags), None)
+
+
+def environment_warnings(threads: int, blas: list[dict]) -> list[str]:
+    warnings = []
+    forced = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    best = best_openblas_kernel()
+    running = [b.get("architecture") for b in blas if b.get("internal_api") == "openblas"]
+    if forced and best and any(arch and arch.lower() != best.lower() for arch in running):
+        settings = " ".join(f"{k}={v}" for k, v in forced.items())
+        warnings.append(
+            f"{settings} makes NumPy's OpenBLAS run its {', '.join(map(str, running))} kernel on a CPU that supports "
+            f"{best}: NumPy's products are slower than this machine allows. For a benchmark of the current kernel, "
+            "unset both for this command alone: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ..."
+        )
+    elif forced:
+        warnings.append(
+            f"{' '.join(f'{k}={v}' for k, v in forced.items())} is set: OpenBLAS's kernel or blocking is forced"
+        )
+    cores = available_cores()
+    load = os.getloadavg()[0]
+    if load > 0.5 * cores:
+        warnings.append(
+            f"load average {load:.2f} at start on {cores} cores (above 0.5 per core): timings will be noisy"
+        )
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > cores:
+            warnings.append(f"{name}={value} asks for more threads than the {cores} cores this process may use")
+    if threads > cores:
+        warnings.append(f"{threads} threads requested on {cores} cores")
+    return warnings

@@ -71,7 +71,8 @@ def forward(params: Params, x: np.ndarray, activation: Activation = "tanh") -> n
     params = check_params(params)
     dtype = params[0][0].dtype
     x = check_data(x, "x", params[0][0].shape[1], dtype)
-    return forward_pass(params, x, check_activations(activation, len(params)))[-1]
+    work = get_workspace(tuple(_sizes(params)), x.shape[1], dtype)  # hidden layers in reused buffers
+    return forward_pass(params, x, check_activations(activation, len(params)), work)[-1].copy()
 
 
 def diag_memory_need_bytes(params: Params, batch: int) -> int:

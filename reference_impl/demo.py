@@ -1,10 +1,12 @@
 """The seed's demo: an all-tanh network learns a sinusoid by SGD with clipping.
 
-    python -m reference_impl.demo [--steps 3000] [--lr 0.1] [--clip 0.005] [--out results/demo/sine-fit.png]
+    python -m reference_impl.demo [--steps 3000] [--lr 0.1] [--clip 0.005] [--batch-size B]
+                                  [--out results/demo/sine-fit.png]
 
-Prints the cost as it falls and writes a PNG (target vs fit, cost per step). Where PyTorch and
-JAX are installed it trains the same network from the same initial parameters in both and shows
-that the three cost trajectories coincide. Needs matplotlib (the ``bench`` extra).
+Prints the cost as it falls and writes a PNG (target vs fit, cost per step). ``--batch-size 1``
+is the seed's own per-sample loop; the default is full-batch gradient descent. Needs matplotlib
+(the ``bench`` extra) for the figure. The same training in PyTorch and JAX, all curves in one
+figure, is ``python -m bench.demo``.
 """
 
 from __future__ import annotations
@@ -26,21 +28,20 @@ def sine_task(samples: int = 64):
     return x, 0.8 * np.sin(x)
 
 
-def framework_trajectories(params, x, t, steps, lr, clip) -> dict[str, np.ndarray]:
-    """The same training in every installed framework (the mirrors live in bench.frameworks)."""
-    try:
-        from bench import frameworks
-    except ImportError:
-        return {}
-    histories = {}
-    for name in sorted(frameworks.FRAMEWORKS):
-        try:
-            module = frameworks.load(name)
-        except frameworks.FrameworkMissing as exc:
-            print(f"  {name}: skipped ({exc})")
-            continue
-        histories[name] = module.train(params, x, t, steps=steps, lr=lr, clip=clip)[1]
-    return histories
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--clip", type=float, default=0.005, help="clip every dC/dy[k] to [-c, c]")
+    p.add_argument("--batch-size", type=int, default=None, help="samples per SGD step (default: all 64)")
+    p.add_argument("--out", type=Path, default=Path("results/demo/sine-fit.png"))
+    return p
+
+
+def print_history(history: np.ndarray) -> None:
+    steps = len(history)
+    for step in sorted({0, *range(0, steps, max(1, steps // 10)), steps - 1} & set(range(steps))):
+        print(f"  step {step:5d}  cost {history[step]:.6f}")
 
 
 def save_figure(path: Path, x, t, fit, histories: dict[str, np.ndarray], caption: str) -> None:
@@ -54,9 +55,9 @@ def save_figure(path: Path, x, t, fit, histories: dict[str, np.ndarray], caption
     left.plot(x.ravel(), fit.ravel(), "C0", label="fit (reference, hadamard)")
     left.set(xlabel="x", ylabel="y", title="Sinusoid fit")
     left.legend()
-    for (name, history), style in zip(histories.items(), ["-", "--", ":"]):
-        right.semilogy(history, style, label=name, linewidth=2 if style == "-" else 1.5)
-    right.set(xlabel="SGD step", ylabel="cost C", title="Cost per step (curves coincide)")
+    for i, (name, history) in enumerate(histories.items()):
+        right.semilogy(history, ["-", "--", ":", "-."][i % 4], label=name, linewidth=2.5 - 0.4 * i)
+    right.set(xlabel="SGD step", ylabel="cost C of the step's batch", title="Cost per step")
     right.legend()
     fig.suptitle(caption, fontsize=9)
     fig.tight_layout()
@@ -64,38 +65,39 @@ def save_figure(path: Path, x, t, fit, histories: dict[str, np.ndarray], caption
     # Written next to the target and renamed: an interrupted run never leaves half a PNG.
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png.tmp", delete=False) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
+    os.chmod(tmp.name, 0o644)
     os.replace(tmp.name, path)
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--clip", type=float, default=0.005, help="clip every dC/dy[k] to [-c, c]")
-    parser.add_argument("--out", type=Path, default=Path("results/demo/sine-fit.png"))
-    args = parser.parse_args(argv)
-
+def run(argv, description: str, others=lambda params, x, t, args: {}) -> int:
+    """Train the reference (and, via ``others``, other implementations), print, draw."""
+    args = parser(description).parse_args(argv)
     x, t = sine_task()
     params = ri.init_params(SIZES, seed=0)
     try:
-        trained, history = ri.train(params, x, t, steps=args.steps, lr=args.lr, clip=args.clip)
+        trained, history = ri.train(
+            params, x, t, steps=args.steps, lr=args.lr, clip=args.clip, batch_size=args.batch_size
+        )
     except (TypeError, ValueError) as exc:
-        parser.error(str(exc))
-    print(f"network {SIZES}, all tanh, {x.shape[1]} samples, lr {args.lr}, clip {args.clip}")
-    for step in sorted({0, *range(0, args.steps, max(1, args.steps // 10)), args.steps - 1} & set(range(args.steps))):
-        print(f"  step {step:5d}  cost {history[step]:.6f}")
-
+        parser(description).error(str(exc))
+    batch = "full batch" if args.batch_size is None else f"batch size {args.batch_size}"
+    print(f"network {SIZES}, all tanh, {x.shape[1]} samples, {batch}, lr {args.lr}, clip {args.clip}")
+    print_history(history)
     histories = {"reference (NumPy)": history}
-    for name, other in framework_trajectories(params, x, t, args.steps, args.lr, args.clip).items():
+    for name, other in others(params, x, t, args).items():
         histories[name] = other
         difference = np.max(np.abs(other - history) / history)
         print(f"  {name}: max relative difference of the cost over {args.steps} steps: {difference:.1e}")
-
-    caption = f"{SIZES} tanh network, SGD lr={args.lr}, clip={args.clip}: cost {history[0]:.4f} -> {history[-1]:.6f}"
+    caption = (f"{SIZES} tanh network, {batch}, lr={args.lr}, clip={args.clip}: "
+               f"cost {history[0]:.4f} -> {history[-1]:.6f}")  # fmt: skip
     save_figure(args.out, x, t, ri.forward(trained, x), histories, caption)
     print(f"wrote {args.out}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(argv, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

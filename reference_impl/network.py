@@ -55,7 +55,9 @@ def forward_pass(
     return y
 
 
-def cost_and_output_derivative(y_L: np.ndarray, t: np.ndarray, out: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+def cost_and_output_derivative(
+    y_L: np.ndarray, t: np.ndarray, out: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
     """C and the base case of the backward pass, dC/dy[L], transposed.
 
     The seed writes dC/dy[L] = 1/d sum_i (y[L](s_i) - t_i)^T, a sum of row vectors. The code keeps

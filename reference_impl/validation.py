@@ -171,9 +171,13 @@ def check_batch_size(batch_size: object, samples: int) -> int | None:
     if batch_size is None:
         return None
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
-        raise ValueError(f"batch_size: expected None or an integer from 1 to {samples} (the samples in x), got {batch_size!r}")
+        raise ValueError(
+            f"batch_size: expected None or an integer from 1 to {samples} (the samples in x), got {batch_size!r}"
+        )
     if not 1 <= batch_size <= samples:
-        raise ValueError(f"batch_size: expected None or an integer from 1 to {samples} (the samples in x), got {batch_size}")
+        raise ValueError(
+            f"batch_size: expected None or an integer from 1 to {samples} (the samples in x), got {batch_size}"
+        )
     return int(batch_size)
 
 
@@ -192,14 +196,20 @@ def check_out(out: object, params: Params, inputs: list[np.ndarray]) -> Params:
     thread keeps references to them, so their ids cannot be reused meanwhile).
     """
     if type(out) not in (list, tuple) or len(out) != len(params):
-        raise ValueError(f"out: expected None or a list of {len(params)} (dW, db) pairs, one per layer, got {out!r:.80}")
+        raise ValueError(
+            f"out: expected None or a list of {len(params)} (dW, db) pairs, one per layer, got {out!r:.80}"
+        )
     flat = []
     for k, (pair, layer) in enumerate(zip(out, params)):
         if type(pair) not in (list, tuple) or len(pair) != 2:
             raise ValueError(f"out[{k}]: expected a (dW, db) pair for layer {k + 1}, got {type(pair).__name__}")
         for i, (array, like) in enumerate(zip(pair, layer)):
             if type(array) is not np.ndarray or array.shape != like.shape or array.dtype != like.dtype:
-                got = f"shape {array.shape}, dtype {array.dtype}" if isinstance(array, np.ndarray) else type(array).__name__
+                got = (
+                    f"shape {array.shape}, dtype {array.dtype}"
+                    if isinstance(array, np.ndarray)
+                    else type(array).__name__
+                )
                 raise ValueError(
                     f"out[{k}][{i}] ({('dW', 'db')[i]} of layer {k + 1}): expected an array of shape {like.shape} "
                     f"and dtype {like.dtype}, got {got}"

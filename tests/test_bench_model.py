@@ -1,21 +1,23 @@
-"""The benchmark machinery's own correctness: FLOP model, registry, memory guard, grids."""
+"""The benchmark machinery's own correctness: FLOP model, floor, registry, plan, grids, mirrors."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bench import backends, flops
-from bench.config import GRIDS, Config, make_problem
+import reference_impl as ri
+from bench import backends, flops, frameworks
+from bench.config import GRIDS, Config, make_problem, square
+from bench.plan import parse_shard, plan
+from bench.schema import relative_error, tolerance
 
 from .conftest import load_framework
 
+CONFIGS = [square("gradient", "float64", 8, 1, 4), square("gradient", "float64", 32, 3, 16),
+           square("gradient", "float32", 64, 4, 1)]  # fmt: skip
 
-@pytest.mark.parametrize(
-    "config",
-    [Config("float64", 1, 8, 4), Config("float64", 3, 32, 16), Config("float32", 4, 64, 1)],
-    ids=lambda c: c.id,
-)
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.id)
 def test_flop_model_matches_torch_flop_counter(config):
     """torch counts the matrix products autograd runs: exactly the model's (no input gradient)."""
     torch_mlp = load_framework("torch")
@@ -31,68 +33,124 @@ def test_flop_model_matches_torch_flop_counter(config):
 def test_flop_model_against_jax_cost_analysis():
     """XLA also counts elementwise work (tanh, its derivative, the cost): a few percent more."""
     jax_mlp = load_framework("jax")
-    import jax
 
-    config = Config("float64", 4, 128, 64)
+    config = square("gradient", "float64", 128, 4, 64)
     problem = make_problem(config)
     f = jax_mlp.value_and_grad(("tanh",) * config.depth)
-    compiled = jax.jit(f).lower(*jax_mlp.to_device(problem.params, problem.x, problem.t)).compile()
-    analysis = compiled.cost_analysis()
+    analysis = jax_mlp.compile_ahead(f, *jax_mlp.to_device(problem.params, problem.x, problem.t)).cost_analysis()
     counted = (analysis[0] if isinstance(analysis, list) else analysis)["flops"]
     model = flops.pass_flops(config)
     assert model <= counted <= 1.10 * model
 
 
-def test_gemm_shapes_skip_the_first_layers_input_gradient():
-    config = Config("float64", 3, 10, 5)
+def test_gemm_shapes_skip_the_first_layers_input_gradient_and_training_counts_every_step():
+    config = square("gradient", "float64", 10, 3, 5)
     assert len(flops.gemm_shapes(config)) == 3 * 3 - 1
     assert flops.pass_flops(config) == 6 * 5 * 3 * 100 - 2 * 5 * 100
+    assert flops.model_grad_over_forward(config) == pytest.approx((3 * 3 - 1) / 3)
+    train = square("train", "float64", 10, 3, 5, steps=7)
+    assert flops.pass_flops(train) == 7 * flops.pass_flops(config)
+    stochastic = Config("train", "float64", (10,) * 4, 5, steps=7, batch_size=1)
+    assert flops.pass_flops(stochastic) == 7 * flops.pass_flops(square("gradient", "float64", 10, 3, 1))
 
 
-def test_floor_is_positive_and_small_for_tiny_configs():
-    assert 0 < flops.matmul_floor_seconds(Config("float32", 2, 16, 16), min_time=0.01) < 1e-2
+def test_floor_is_the_fastest_library_and_names_it():
+    config = square("gradient", "float32", 16, 2, 16)
+    seconds, source = flops.floor_seconds(config, min_time=0.005)
+    assert 0 < seconds < 1e-2
+    assert set(source.split("+")) <= {"numpy", "torch", "xla"}
+    gflops, peak_source = flops.peak_gflops("float32", 128, min_time=0.005)
+    assert gflops > 0 and peak_source in {"numpy", "torch", "xla"}
+
+
+def test_registry_facts_are_consistent():
+    registry = backends.REGISTRY
+    assert [b.name for b in registry.values() if b.reference] == [backends.REFERENCE] == ["numpy-hadamard"]
+    for backend in registry.values():
+        assert backend.framework == "numpy" or backend.framework in frameworks.FRAMEWORKS
+        assert backend.gradient or backend.train, backend.name
+        for other in (backend.eager, backend.manual):
+            assert other is None or registry[other].framework == backend.framework
+    assert {b.manual for b in registry.values() if b.manual} == {"torch-manual", "jax-manual"}
 
 
 def test_select_rejects_unknown_backends_listing_the_known_ones():
     with pytest.raises(ValueError, match=r"unknown backend\(s\) \['nope'\].*numpy-hadamard"):
         backends.select("numpy-hadamard,nope")
-    assert [b.name for b in backends.select(None)] == ["numpy-hadamard", "numpy-diag", "torch", "jax", "jax-eager"]
+    assert "torch-compile" not in [b.name for b in backends.select(None)]
     assert [b.name for b in backends.select("torch-compile")] == ["torch-compile"]
 
 
-def test_diag_memory_guard_skips_with_the_need_and_budget():
-    diag = backends.REGISTRY["numpy-diag"]
-    reason = diag.skip_reason(Config("float64", 2, 8192, 64), diag_budget_bytes=2 * 2**30)
-    assert reason == "needs 32.0 GiB for diagonal Jacobians, budget 2.0 GiB"
-    assert diag.skip_reason(Config("float64", 8, 1024, 64), diag_budget_bytes=2 * 2**30) is None
-    assert backends.REGISTRY["numpy-hadamard"].skip_reason(Config("float64", 2, 8192, 64), 1) is None
+def test_diag_over_its_budget_is_refused_by_the_librarys_own_guard():
+    problem = make_problem(square("gradient", "float64", 64, 2, 64))
+    with pytest.raises(backends.BackendUnavailable, match=r"variant='diag' needs .* budget"):
+        backends.REGISTRY["numpy-diag"].gradient(problem, {"diag_budget_bytes": 1000})
 
 
 def test_grids_are_the_promised_ones():
-    default = GRIDS["default"].configs()
+    default = [c for c in GRIDS["default"].configs() if c.task == "gradient"]
     assert {c.width for c in default} == {16, 64, 256, 1024} and {c.depth for c in default} == {2, 4, 8}
     assert {c.batch for c in default} == {64} and {c.dtype for c in default} == {"float32", "float64"}
+    train = [c for c in GRIDS["default"].configs() if c.task == "train"]
+    assert {(c.network, c.batch_size) for c in train} == {("seed", None), ("seed", 1), ("square", None)}
     full = GRIDS["full"].configs()
-    assert (
-        {2048, 4096} <= {c.width for c in full}
-        and 16 in {c.depth for c in full}
-        and {1, 256} <= {c.batch for c in full}
-    )
+    assert {2048, 4096} <= {c.width for c in full} and 16 in {c.depth for c in full}
+    assert {1, 256} <= {c.batch for c in full}
 
 
 @pytest.mark.parametrize("name", [n for n, b in backends.REGISTRY.items() if not b.opt_in])
+@pytest.mark.parametrize("task", ["gradient", "train"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_every_backend_computes_the_reference_gradients(name, dtype):
+def test_every_backend_computes_the_reference(name, task, dtype):
     backend = backends.REGISTRY[name]
-    if backend.framework:
+    prepare = backend.gradient if task == "gradient" else backend.train
+    if prepare is None:
+        pytest.skip(f"{name} has no {task} form")
+    if backend.framework != "numpy":
         load_framework(backend.framework)
-    problem = make_problem(Config(dtype, 3, 24, 8))
-    prepared = backend.prepare(problem)
-    cost, grads = prepared.to_numpy(prepared.run())
-    expected_cost, expected = backends.REGISTRY["numpy-hadamard"].prepare(problem).run()
-    tolerance = {"float64": 1e-12, "float32": 1e-5}[dtype]
-    assert cost == pytest.approx(expected_cost, rel=tolerance)
-    for (dW, db), (eW, eb) in zip(grads, expected):
-        assert dW.dtype == np.dtype(dtype)
-        np.testing.assert_allclose(dW, eW, atol=tolerance * np.abs(eW).max(), rtol=0)
-        np.testing.assert_allclose(db, eb, atol=tolerance * np.abs(eW).max(), rtol=0)
+    config = Config(task, dtype, (6, 24, 24, 3), 8, steps=5 if task == "train" else 0)
+    problem = make_problem(config)
+    prepared = prepare(problem, {"diag_budget_bytes": 2**30})
+    cost, values = prepared.to_numpy(prepared.run())
+    if task == "gradient":
+        expected_cost, expected = ri.gradients(problem.params, problem.x, problem.t)
+        assert float(prepared.forward()) == pytest.approx(expected_cost, rel=tolerance(task, dtype))
+    else:
+        expected, history = ri.train(problem.params, problem.x, problem.t, steps=5, lr=config.lr, clip=config.clip)
+        expected_cost = history[-1]
+    assert cost == pytest.approx(expected_cost, rel=tolerance(task, dtype))
+    assert all(v.dtype == np.dtype(dtype) for layer in values for v in layer)
+    assert relative_error(values, expected) <= tolerance(task, dtype)
+
+
+@pytest.mark.parametrize("name", sorted(frameworks.FRAMEWORKS))
+def test_each_mirror_supports_exactly_the_references_activations(name):
+    assert set(load_framework(name).ACTIVATIONS) == set(ri.ACTIVATIONS)
+
+
+def test_same_seed_same_order_other_seed_other_order():
+    configs = GRIDS["smoke"].configs()
+    chosen = backends.select(None)
+    ids = lambda seed: [case.id for case in plan(configs, chosen, 3, seed)]  # noqa: E731
+    assert ids(11) == ids(11)
+    assert ids(11) != ids(12)
+    assert sorted(ids(11)) == sorted(ids(12))  # the same rows, visited in another order
+    # Within one configuration and round, every backend appears once: a randomized block.
+    first = plan(configs, chosen, 3, 11)[: len(chosen)]
+    assert len({(c.config, c.round) for c in first}) == 1 and {c.backend.name for c in first} == {
+        b.name for b in chosen
+    }
+
+
+def test_shards_partition_whole_configurations():
+    configs = GRIDS["default"].configs()
+    chosen = backends.select(None)
+    shards = [plan(configs, chosen, 2, 5, (k, 3)) for k in (1, 2, 3)]
+    assert sorted(c.id for shard in shards for c in shard) == sorted(c.id for c in plan(configs, chosen, 2, 5))
+    owners = {}
+    for k, shard in enumerate(shards):
+        for case in shard:
+            assert owners.setdefault(case.config, k) == k  # all backends and rounds of a configuration together
+    for bad in ("0/2", "3/2", "a/b", "2"):
+        with pytest.raises(ValueError, match="--shard: expected K/N"):
+            parse_shard(bad)

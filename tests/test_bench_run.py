@@ -1,12 +1,14 @@
-"""End to end: a real ``pytest --benchmark-only`` smoke run saves a run folder, the report reads it,
-bad input to the report writes nothing, ``--compare`` flags a real change, and an interrupted run
-leaves earlier runs intact."""
+"""End to end: a real ``pytest --benchmark-only`` smoke run saves a compact run folder that the
+report reads back; bad input writes nothing; ``--compare`` flags a real change; an interrupted
+run leaves earlier runs intact; --isolate hands the child the parent's options; shards merge
+into the same rows as one run; the page renders in headless Chromium."""
 
 from __future__ import annotations
 
 import copy
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,11 +18,14 @@ from pathlib import Path
 import pytest
 
 from bench import report
+from bench.report import __main__ as report_main  # noqa: F401 (report.__main__.main)
+from bench.schema import Row
 
 ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
-QUICK = ["--benchmark-max-time=0.02", "--benchmark-min-rounds=3"]
+QUICK = ["--benchmark-max-time=0.01", "--benchmark-min-rounds=3", "--order-seed=3"]
+NUMPY = ["--grid", "smoke", "--backends", "numpy-hadamard,numpy-diag"]
 
 
 def run_benchmarks(results: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -30,97 +35,115 @@ def run_benchmarks(results: Path, *args: str, **kwargs) -> subprocess.CompletedP
 
 
 def runs(results: Path) -> list[Path]:
-    return sorted(p for p in results.iterdir() if p.is_dir())
+    return sorted(p for p in results.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> Path:
-    results = tmp_path_factory.mktemp("results")
-    done = run_benchmarks(results, "--grid", "smoke", "--backends", "numpy-hadamard,numpy-diag")
+def the_run(results: Path, *args: str) -> Path:
+    done = run_benchmarks(results, *args)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (run,) = runs(results)
     return run
 
 
-def test_run_folder_holds_json_tables_and_plots(smoke_run):
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    return the_run(tmp_path_factory.mktemp("results"), *NUMPY)
+
+
+def test_run_folder_is_compact_and_every_row_follows_the_schema(smoke_run):
     names = {p.name for p in smoke_run.iterdir()}
-    assert {"benchmarks.json", "benchmarks.csv", "summary.md", *report.PLOTS.values()} <= names
+    plots = {file for file, _ in report.PLOTS.values()} - {"grad-over-forward.png", "autograd-tax.png"}
+    assert {"benchmarks.json", "samples.npz", "benchmarks.csv", "summary.md", "index.html"} | plots <= names
     data = json.loads((smoke_run / "benchmarks.json").read_text())
-    assert len(data["benchmarks"]) == 8  # 2 widths x 2 dtypes x 2 backends
+    # 2 backends x 2 rounds x (4 gradient configurations + 6 training configurations)
+    assert len(data["benchmarks"]) == 40
     for bench in data["benchmarks"]:
+        assert "data" not in bench["stats"]  # the samples live in samples.npz
         extra = bench["extra_info"]
-        for key in ("backend", "variant", "width", "depth", "batch", "dtype", "threads", "flops", "grad_rel_err",
-                    "compile_s", "first_call_s", "floor_s", "peak_bytes"):  # fmt: skip
-            assert key in extra, key
-        assert extra["floor_s"] > 0 and extra["peak_bytes"] > 0 and extra["flops"] > 0
+        assert set(Row.fields()) == set(extra), set(Row.fields()) ^ set(extra)
+        assert extra["floor_s"] > 0 and extra["flops"] > 0 and extra["rel_err"] <= extra["tolerance"]
+        assert extra["peak_gflops"] > 0 and extra["floor_source"]
+        if extra["task"] == "gradient":
+            assert extra["forward_s"] > 0 and extra["grad_over_forward"] > 0
+        else:
+            assert extra["steps"] > 0 and extra["per_step_s"] > 0
+    assert sorted({b["extra_info"]["round"] for b in data["benchmarks"]}) == [0, 1]
     info = data["machine_info"]["autograd_bench"]
-    assert info["grid"] == "smoke" and info["thread_policy"]["threads"] >= 1 and info["cpu_model"]
+    assert info["grid"] == "smoke" and info["order_seed"] == 3 and info["rounds"] == 2
+    assert info["thread_policy"]["malloc"] == "glibc defaults"
+    run = report.load_run(smoke_run)
+    assert all(len(b["stats"]["data"]) == b["stats"]["rounds"] for b in run["benchmarks"])
     index = (smoke_run.parent / "README.md").read_text()
     assert f"[{smoke_run.name}]({smoke_run.name}/summary.md)" in index
     summary = (smoke_run / "summary.md").read_text()
-    for heading in ("Gradient agreement", "Speed-up against numpy-hadamard", "Median time", "floor", "Peak memory",
-                    "Scaling with width", "Skipped configurations", "too noisy"):  # fmt: skip
-        assert heading in summary
-    assert "❌" not in summary
+    for heading in ("Wins, ties and losses", "Agreement", "Speed-up against numpy-hadamard", "Median time",
+                    "Gradient ÷ forward", "Throughput, floor and peak", "Training", "Compile break-even", "Peak memory",
+                    "Skipped rows", "too noisy", "commit"):  # fmt: skip
+        assert heading in summary, heading
+    assert "❌" not in summary and "× [" in summary
 
 
 def test_json_is_readable_by_pytest_benchmark_compare(smoke_run):
     cli = Path(sys.executable).parent / "pytest-benchmark"  # the console script pytest-benchmark installs
     done = subprocess.run([str(cli), "compare", str(smoke_run / "benchmarks.json")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "test_gradients[w16-L2-d16-float64-numpy-hadamard]" in done.stdout
+    assert "test_gradient[w16-L2-d16-float64-tanh-numpy-hadamard-r0]" in done.stdout
 
 
-def test_report_reruns_from_json_alone(smoke_run, tmp_path):
-    assert report.main([str(smoke_run / "benchmarks.json"), "--out", str(tmp_path)]) == 0
+def test_report_reruns_from_the_files_alone(smoke_run, tmp_path):
+    assert report.__main__.main([str(smoke_run), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "summary.md").read_text() == (smoke_run / "summary.md").read_text()
 
 
 def bad_inputs(tmp_path: Path, smoke_run: Path) -> dict[str, Path]:
     good = (smoke_run / "benchmarks.json").read_text()
-    files = {
-        "missing": tmp_path / "nope.json",
-        "malformed": tmp_path / "malformed.json",
-        "truncated": tmp_path / "truncated.json",
-        "other tool": tmp_path / "other.json",
-        "no benchmarks": tmp_path / "empty.json",
-    }
+    files = {name: tmp_path / f"{name.replace(' ', '-')}.json" for name in
+             ("malformed", "truncated", "other tool", "no benchmarks", "old schema")}  # fmt: skip
+    files["missing"] = tmp_path / "nope.json"
     files["malformed"].write_text("{benchmarks: [}")
     files["truncated"].write_text(good[: len(good) // 2])
     files["other tool"].write_text(json.dumps({"results": [{"name": "x", "time": 1.0}]}))
     empty = json.loads(good)
     empty["benchmarks"] = []
     files["no benchmarks"].write_text(json.dumps(empty))
+    old = json.loads(good)
+    del old["benchmarks"][0]["extra_info"]["round"]
+    files["old schema"].write_text(json.dumps(old))
     return files
 
 
-@pytest.mark.parametrize("case", ["missing", "malformed", "truncated", "other tool", "no benchmarks"])
+@pytest.mark.parametrize("case", ["missing", "malformed", "truncated", "other tool", "no benchmarks", "old schema"])
 def test_bad_report_input_is_one_line_exit_2_nothing_written(case, smoke_run, tmp_path, capsys):
     source = bad_inputs(tmp_path, smoke_run)[case]
     out = tmp_path / "out"
-    assert report.main([str(source), "--out", str(out)]) == 2
+    assert report.__main__.main([str(source), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and str(source) in err
     assert not out.exists()
 
 
 def test_compare_flags_a_real_change_and_fails_above_threshold(smoke_run, tmp_path, capsys):
-    data = json.loads((smoke_run / "benchmarks.json").read_text())
-    slower = copy.deepcopy(data)
-    target = slower["benchmarks"][0]
-    target["stats"]["data"] = [v * 1.5 for v in target["stats"]["data"]]
-    target["stats"]["median"] *= 1.5
-    (tmp_path / "slower.json").write_text(json.dumps(slower))
-    old = str(smoke_run / "benchmarks.json")
+    slower = tmp_path / "slower"
+    shutil.copytree(smoke_run, slower)
+    data = json.loads((slower / "benchmarks.json").read_text())
+    import numpy as np
 
-    assert report.main(["--compare", old, old]) == 0
+    with np.load(slower / "samples.npz") as npz:
+        samples = {k: npz[k] for k in npz.files}
+    target = [b for b in data["benchmarks"] if b["extra_info"]["backend"] == "numpy-hadamard"][:2]
+    for bench in target:  # both rounds of one row, so the pooled comparison sees it
+        samples[bench["fullname"]] = samples[bench["fullname"]] * 1.5
+        bench["stats"]["median"] *= 1.5
+    np.savez_compressed(slower / "samples.npz", **samples)
+    (slower / "benchmarks.json").write_text(json.dumps(data))
+    main = report.__main__.main
+    assert main(["--compare", str(smoke_run), str(smoke_run)]) == 0
     assert "0 changed" in capsys.readouterr().out
-    assert report.main(["--compare", old, str(tmp_path / "slower.json"), "--fail-above", "20"]) == 1
-    printed = capsys.readouterr().out
-    assert "1 changed" in printed and "**slower**" in printed
+    assert main(["--compare", str(smoke_run), str(slower), "--fail-above", "20"]) == 1
+    assert "**slower**" in capsys.readouterr().out
 
 
-def test_second_run_never_touches_the_first_and_interrupt_saves_nothing(smoke_run, tmp_path):
+def test_second_run_never_touches_the_first_and_interrupt_saves_nothing(smoke_run):
     results = smoke_run.parent
     before = {p: p.read_bytes() for p in smoke_run.iterdir()}
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -146,6 +169,8 @@ def test_second_run_never_touches_the_first_and_interrupt_saves_nothing(smoke_ru
         (["--threads", "0"], "--threads: expected 1 to"),
         (["--threads", "999"], "--threads: expected 1 to"),
         (["--diag-budget-gib", "-1"], "--diag-budget-gib: expected a positive number"),
+        (["--rounds", "0"], "--rounds: expected a positive integer"),
+        (["--shard", "3/2"], "--shard: expected K/N"),
     ],
 )
 def test_bad_options_are_usage_errors_and_write_nothing(tmp_path, args, message):
@@ -155,25 +180,58 @@ def test_bad_options_are_usage_errors_and_write_nothing(tmp_path, args, message)
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
 
 
-def test_isolate_times_every_row_again_in_its_own_process(tmp_path):
-    done = run_benchmarks(tmp_path, "--grid", "smoke", "--backends", "numpy-hadamard", "--isolate")
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    (run,) = runs(tmp_path)
+def test_isolate_child_runs_with_the_parents_options(tmp_path):
+    """pytest-benchmark's own options reach the child: it reports the options it ran with."""
+    run = the_run(tmp_path, "--grid", "smoke", "--backends", "numpy-hadamard", "--rounds", "1", "--isolate",
+                  "--benchmark-disable-gc", "--benchmark-timer", "time.process_time", "-k", "gradient and w16")  # fmt: skip
     data = json.loads((run / "benchmarks.json").read_text())
+    assert len(data["benchmarks"]) == 2  # w16 in both dtypes
     for bench in data["benchmarks"]:
-        assert bench["extra_info"]["isolated_median_s"] > 0 and bench["extra_info"]["isolated_rss_peak_bytes"] >= 0
-    isolation = data["machine_info"]["autograd_bench"]["isolation"]["per_backend"]["numpy-hadamard"]
-    assert isolation["rows"] == 4 and isolation["median_ratio"] > 0
+        extra = bench["extra_info"]
+        assert extra["isolated_median_s"] > 0 and extra["isolated_rss_peak_bytes"] >= 0
+        assert extra["isolated_options"]["disable_gc"] is True
+        assert extra["isolated_options"]["timer"] == "process_time"
+        assert extra["isolated_options"]["max_time"] == 0.01
     assert "In-process against isolated timing" in (run / "summary.md").read_text()
 
 
 def test_one_thread_policy_is_applied_and_verified(tmp_path):
-    done = run_benchmarks(tmp_path, "--grid", "smoke", "--backends", "numpy-hadamard", "--threads", "1")
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    (run,) = runs(tmp_path)
+    run = the_run(tmp_path, "--grid", "smoke", "--backends", "numpy-hadamard", "--threads", "1", "--rounds", "1")
     data = json.loads((run / "benchmarks.json").read_text())
     policy = data["machine_info"]["autograd_bench"]["thread_policy"]
     assert policy["threads"] == 1 and len(policy["cpu_affinity"]) == 1
     assert all(blas["num_threads"] == 1 for blas in policy["blas"])
     # CPU time / wall time over each timed loop: one busy thread (a second core would show ~2).
     assert all(bench["extra_info"]["cpu_util"] < 1.3 for bench in data["benchmarks"])
+
+
+def test_shards_merge_into_the_rows_of_one_run(smoke_run, tmp_path):
+    shards = [the_run(tmp_path / f"shard{k}", *NUMPY, "--shard", f"{k}/2") for k in (1, 2)]
+    merged = tmp_path / "merged"
+    assert report.__main__.main(["merge", *map(str, shards), "--out", str(merged)]) == 0
+    names = lambda run: sorted(b["fullname"] for b in json.loads((run / "benchmarks.json").read_text())["benchmarks"])  # noqa: E731
+    assert names(merged) == names(smoke_run)
+    assert all(names(shard) and set(names(shard)) < set(names(smoke_run)) for shard in shards)
+    assert {p.name for p in merged.iterdir()} == {p.name for p in smoke_run.iterdir()}
+    other = copy.deepcopy(json.loads((shards[1] / "benchmarks.json").read_text()))
+    other["machine_info"]["autograd_bench"]["cpu_model"] = "another CPU"
+    (shards[1] / "benchmarks.json").write_text(json.dumps(other))
+    assert report.__main__.main(["merge", *map(str, shards), "--out", str(tmp_path / "mixed")]) == 2
+    assert not (tmp_path / "mixed").exists()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (.ci/run installs Debian's chromium)")
+def test_page_renders_in_headless_chromium(smoke_run, tmp_path):
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
+               (smoke_run / "index.html").as_uri()]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    marker = 'data-rendered="'
+    assert marker in done.stdout, done.stderr[-2000:]
+    rendered = json.loads(done.stdout.split(marker, 1)[1].split('"', 1)[0].replace("&quot;", '"'))
+    assert rendered["images"] >= 4 and rendered["loaded"] == rendered["images"]
+    assert rendered["heatmap_cells"] == 2 * 4  # 2 backends x 4 gradient configurations

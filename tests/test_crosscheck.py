@@ -7,7 +7,7 @@ import pytest
 
 import reference_impl as ri
 
-from .cases import ACTIVATION_CASES, RELATIVE_TOLERANCE, SHAPES, activation_for, problem, relative_error
+from .cases import ACTIVATION_CASES, SHAPES, activation_for, gradient_tolerance, problem, relative_error
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
@@ -21,7 +21,7 @@ def test_gradients_match_autograd(framework, sizes, batch, activation_case, vari
     cost, grads = ri.gradients(params, x, t, activation=activation, variant=variant)
     expected_cost, expected_grads = framework.gradients(params, x, t, activation=activation)
 
-    tolerance = RELATIVE_TOLERANCE[np.dtype(dtype)]
+    tolerance = gradient_tolerance(dtype)
     for (dW, db), (W, b), (eW, eb) in zip(grads, params, expected_grads):
         assert dW.shape == W.shape and db.shape == b.shape
         assert dW.dtype == eW.dtype == np.dtype(dtype) and db.dtype == eb.dtype == np.dtype(dtype)
@@ -38,5 +38,5 @@ def test_jitted_jax_matches(dtype):
     params, x, t = problem([5, 16, 16, 2], 7, dtype)
     cost, grads = ri.gradients(params, x, t, activation="tanh")
     jit_cost, jit_grads = jax_mlp.gradients(params, x, t, activation="tanh", jit=True)
-    assert jit_cost == pytest.approx(cost, rel=RELATIVE_TOLERANCE[np.dtype(dtype)])
-    assert relative_error(jit_grads, grads) <= RELATIVE_TOLERANCE[np.dtype(dtype)]
+    assert jit_cost == pytest.approx(cost, rel=gradient_tolerance(dtype))
+    assert relative_error(jit_grads, grads) <= gradient_tolerance(dtype)

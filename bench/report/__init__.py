@@ -1,0 +1,106 @@
+"""Tables, a page and plots of a benchmark run; comparing runs; merging shards.
+
+    python -m bench.report RUN_DIR_OR_JSON [--out DIR]
+    python -m bench.report --compare OLD NEW [--threshold PCT] [--fail-above PCT]
+    python -m bench.report merge RUN_DIR... --out DIR [--allow-mixed]
+    python -m bench.report compact RUN_DIR...
+
+Every number comes from the run's files (``benchmarks.json`` and ``samples.npz``). Modules:
+``load`` (reading and validating, the tidy table), ``stats`` (speed-up intervals), ``sections``
+(the summary's sections), ``plots``, ``html`` (the page), ``compare``, ``merge``. Every file is
+written to a temporary name and renamed, so an interrupted report never leaves half a table;
+bad input gets one error line and nothing is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .html import page
+from .load import ReportError, compact_run, frame, load_run, per_backend, samples_of, write_atomic
+from .plots import PLOTS, save_plots
+from .sections import SECTIONS, Context, markdown
+from .stats import speedups
+
+__all__ = ["PLOTS", "ReportError", "compact_run", "context", "load_run", "write_index", "write_report"]
+
+
+def context(run: dict) -> Context:
+    rows = frame(run)
+    table = per_backend(rows).merge(speedups(rows, samples_of(run)), on=["config", "backend"], how="left")
+    return Context(run, rows, table)
+
+
+def summary_markdown(ctx: Context, plots: list[str]) -> str:
+    title = f"# Benchmark run {ctx.bench.get('run_id') or Path(ctx.run['_path']).parent.name}"
+    intro = (f"Cost and all parameter gradients (task gradient) and SGD training (task train) of {ctx.bench.get('activation', 'tanh')} "
+             "MLPs, computed by each backend from the same parameters and data. The page `index.html` shows the same run.")  # fmt: skip
+    parts = [title, intro, *(section(ctx) for section in SECTIONS)]
+    parts.append("\n".join(["## Plots", "", *(f"![{PLOTS[k][1]}]({PLOTS[k][0]})" for k in plots), ""]))
+    return "\n\n".join(p.strip("\n") for p in parts if p)
+
+
+def write_report(source: Path, out: Path | None = None) -> Path:
+    """benchmarks.csv, summary.md, index.html and plots for one run, into ``out`` (default: the run's folder)."""
+    run = load_run(source)  # raises before anything is written
+    ctx = context(run)
+    out = Path(out) if out else Path(run["_path"]).parent
+    out.mkdir(parents=True, exist_ok=True)
+    plots = save_plots(ctx, out)
+    write_atomic(
+        out / "benchmarks.csv", ctx.rows.drop(columns=["isolated_options"], errors="ignore").to_csv(index=False)
+    )
+    write_atomic(out / "summary.md", summary_markdown(ctx, plots))
+    write_atomic(out / "index.html", page(ctx, out, plots))
+    return out
+
+
+def headline(ctx: Context) -> str:
+    """One line for the index: who has the lowest median how often, and the seed network's training."""
+    gradient = ctx.task("gradient")
+    best = gradient.loc[gradient.groupby("config")["median"].idxmin(), "backend"].value_counts()
+    text = (
+        "lowest gradient median: "
+        + ", ".join(f"{b} {n}" for b, n in best.items())
+        + f" of {gradient['config'].nunique()}"
+    )
+    seed = ctx.task("train")
+    seed = seed[(seed["network"] == "seed") & (seed["dtype"] == "float64") & seed["batch_size"].isna()]
+    if not seed.empty:
+        text += "; seed network float64 µs/step: " + ", ".join(
+            f"{r.backend} {r.per_step_s * 1e6:.0f}" for r in seed.sort_values("per_step_s").itertuples()
+        )
+    return text
+
+
+def write_index(results: Path) -> Path:
+    """results/README.md: every saved run, newest first."""
+    rows = []
+    for run_dir in sorted(
+        (p for p in Path(results).iterdir() if p.is_dir() and (p / "benchmarks.json").is_file()), reverse=True
+    ):
+        try:
+            ctx = context(load_run(run_dir))
+        except ReportError as exc:
+            rows.append(
+                {"run": run_dir.name, "headline": f"not readable by this version of the report: {str(exc)[-80:]}"}
+            )
+            continue
+        bench = ctx.bench
+        rows.append({"run": f"[{run_dir.name}]({run_dir.name}/summary.md) ([page]({run_dir.name}/index.html))",
+                     "date (UTC)": ctx.run.get("datetime", "–")[:19],
+                     "machine": f"{bench.get('cpu_model', '–')}, {bench.get('cores', '–')} cores",
+                     "grid": bench.get("grid", "–"), "rounds": bench.get("rounds", "–"),
+                     "allocator": (bench.get("thread_policy") or {}).get("malloc", "–"), "headline": headline(ctx)})  # fmt: skip
+    text = "\n".join(["# Benchmark runs", "",
+                      "Written at the end of every `pytest --benchmark-only` run; one folder per run, never overwritten. "
+                      "Each holds `summary.md` and `index.html` (the same run as a page), `benchmarks.csv` (tidy), "
+                      "`benchmarks.json` (pytest-benchmark's JSON without raw samples: `pytest-benchmark compare` reads it) and "
+                      "`samples.npz` (every timing sample, compressed: the intervals and `python -m bench.report --compare` "
+                      "read them). `python -m bench.report compact RUN_DIR` moves the samples of an older run out of its JSON "
+                      "the same way.", "", markdown(pd.DataFrame(rows), index=False), ""])  # fmt: skip
+    path = Path(results) / "README.md"
+    write_atomic(path, text)
+    return path

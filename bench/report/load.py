@@ -1,0 +1,134 @@
+"""Reading a run: its pytest-benchmark JSON, validated against the row schema, its samples, and
+the tidy table every section reads.
+
+A committed run keeps ``benchmarks.json`` without the raw samples (``pytest-benchmark compare``
+needs only the statistics) and every sample in ``samples.npz`` beside it, compressed: the rank
+test of ``--compare`` and the bootstrap intervals read them from there.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..schema import missing_fields
+
+STATS = ("min", "max", "mean", "stddev", "median", "q1", "q3", "iqr", "rounds", "iterations", "outliers", "ops")
+KEYS = ["task", "network", "width", "depth", "batch", "dtype", "activation", "steps", "batch_size"]
+SAMPLES = "samples.npz"
+
+
+class ReportError(Exception):
+    """Input the report cannot use; the message is the one line the user sees."""
+
+
+def json_path(path: Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "benchmarks.json"
+    if not path.is_file():
+        raise ReportError(f"{path}: no such file (expected a run folder or its benchmarks.json)")
+    return path
+
+
+def load_run(path: Path) -> dict:
+    """The run's JSON, each benchmark's samples attached (from the JSON or ``samples.npz``)."""
+    path = json_path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: not valid JSON, truncated or damaged ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) or "machine_info" not in data:
+        raise ReportError(f"{path}: not a pytest-benchmark JSON file (no 'benchmarks' list and 'machine_info')")
+    if not data["benchmarks"]:
+        raise ReportError(f"{path}: the run holds no benchmarks")
+    for bench in data["benchmarks"]:
+        missing = missing_fields(bench.get("extra_info", {}))
+        missing += [k for k in ("median", "iqr") if k not in bench.get("stats", {})]
+        if missing:
+            raise ReportError(
+                f"{path}: benchmark {bench.get('name')!r} lacks {missing}: not a run of this suite's schema"
+            )
+    sidecar = path.parent / SAMPLES
+    if sidecar.is_file():
+        with np.load(sidecar) as samples:
+            for bench in data["benchmarks"]:
+                if bench["fullname"] in samples:
+                    bench["stats"]["data"] = samples[bench["fullname"]].tolist()
+    data["_path"] = str(path)
+    return data
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write next to the target and rename: readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
+        tmp.write(data.encode() if isinstance(data, str) else data)
+    os.chmod(tmp.name, 0o644)  # as a plain write would leave it, not the temporary file's 0600
+    os.replace(tmp.name, path)
+
+
+def compact_run(run_dir: Path) -> tuple[int, int]:
+    """Move every benchmark's raw samples out of ``benchmarks.json`` into ``samples.npz``.
+
+    Idempotent; the samples file is written first, so an interruption loses nothing. Returns the
+    folder's size in bytes before and after.
+    """
+    run_dir = Path(run_dir)
+    path = json_path(run_dir)
+    before = sum(p.stat().st_size for p in run_dir.iterdir() if p.is_file())
+    data = json.loads(path.read_text())
+    samples = {b["fullname"]: np.asarray(b["stats"].pop("data"), dtype=np.float64)
+               for b in data["benchmarks"] if "data" in b.get("stats", {})}  # fmt: skip
+    if samples:
+        sidecar = run_dir / SAMPLES
+        if sidecar.is_file():
+            with np.load(sidecar) as old:
+                samples = {**{k: old[k] for k in old.files}, **samples}
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **samples)
+        write_atomic(sidecar, buffer.getvalue())
+        write_atomic(path, json.dumps(data, indent=1))
+    return before, sum(p.stat().st_size for p in run_dir.iterdir() if p.is_file())
+
+
+def frame(run: dict) -> pd.DataFrame:
+    """Tidy table: one row per benchmark, parameters, statistics and derived figures as columns."""
+    rows = []
+    for bench in run["benchmarks"]:
+        row = {"name": bench["name"], "fullname": bench["fullname"], "group": bench.get("group")}
+        row.update(bench["extra_info"])
+        row.update({k: bench["stats"].get(k) for k in STATS})
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    df["config"] = df["group"].str.split(" ", n=1).str[1]
+    df["spread"] = df["iqr"] / df["median"]
+    df["cv"] = df["stddev"] / df["mean"]
+    df["gflops_per_s"] = df["flops"] / df["median"] / 1e9
+    df["floor_share"] = df["floor_s"] / df["median"]
+    df["peak_share"] = df["gflops_per_s"] / df["peak_gflops"]
+    if "isolated_median_s" in df:
+        df["in_process_vs_isolated"] = df["median"] / df["isolated_median_s"]
+    return df
+
+
+def samples_of(run: dict) -> dict[str, np.ndarray]:
+    return {b["fullname"]: np.asarray(b["stats"].get("data") or [b["stats"]["median"]]) for b in run["benchmarks"]}
+
+
+def per_backend(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (configuration, backend): the median over rounds of every number, the rest as is."""
+    grouped = df.groupby(["config", "backend"], sort=False)
+    numeric = [c for c in df.select_dtypes("number").columns if c != "round"]
+    labels = [c for c in df.columns if c not in numeric and c not in ("config", "backend", "name", "fullname", "round")]
+    table = grouped[numeric].median().join(grouped[labels].first())
+    integers = [c for c in numeric if pd.api.types.is_integer_dtype(df[c])]
+    table[integers] = table[integers].round().astype("int64")  # a median of 2 and 2 is 2, not 2.0
+    table["rounds_timed"] = grouped.size()
+    return table.reset_index()

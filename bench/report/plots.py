@@ -1,0 +1,109 @@
+"""PNG plots of a run: one panel per (dtype, depth, batch), one line per backend."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from ..backends import REFERENCE, REGISTRY
+from .load import write_atomic
+from .sections import Context, per_panel
+
+PLOTS = {
+    "time": ("time-vs-width.png", "Gradient pass: median time"),
+    "speedup": ("speedup-vs-width.png", "Speed-up against numpy-hadamard (95 % intervals)"),
+    "grad_over_forward": ("grad-over-forward.png", "Gradient ÷ forward (J/F)"),
+    "tax": ("autograd-tax.png", "Autograd tax: autodiff ÷ the same framework by hand"),
+    "train": ("train-time-per-step.png", "Training: time per SGD step"),
+    "memory": ("memory-diag-vs-hadamard.png", "Peak memory: diagonal Jacobians against Hadamard"),
+}
+
+
+def _figure(df: pd.DataFrame, plot_one, ylabel: str, logy: bool = True):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = per_panel(df)
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
+    for ax, (title, part) in zip(axes.flat, panels):
+        plot_one(ax, part)
+        ax.set_xscale("log", base=2)
+        if logy:
+            ax.set_yscale("log")
+        ax.set(title=title, xlabel="width", ylabel=ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(5, max(1, len(labels))), frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.03 * math.ceil(len(labels) / 5), 1, 1))
+    return fig
+
+
+COLOURS = {name: f"C{i % 10}" for i, name in enumerate(REGISTRY)}
+
+
+def _lines(column: str, scale: float = 1.0, interval: bool = False):
+    def plot_one(ax, part):
+        for backend, rows in part.groupby("backend"):
+            rows = rows.sort_values("width").dropna(subset=[column])
+            y = rows[column] * scale
+            if interval:
+                ax.errorbar(rows["width"], y, yerr=[y - rows["low"], rows["high"] - y], marker="o", capsize=3,
+                            label=backend, color=COLOURS.get(backend))  # fmt: skip
+            else:
+                ax.plot(rows["width"], y, marker="o", label=backend, color=COLOURS.get(backend))
+
+    return plot_one
+
+
+def figures(ctx: Context) -> dict:
+    gradient, train = ctx.task("gradient"), ctx.task("train")
+    made = {}
+    if not gradient.empty:
+        made["time"] = _figure(gradient, _lines("median", 1e3), "median time per pass (ms)")
+        made["speedup"] = _figure(gradient, _lines("speedup", interval=True), f"speed-up vs {REFERENCE}")
+        if gradient["grad_over_forward"].notna().any():
+            made["grad_over_forward"] = _figure(gradient, _lines("grad_over_forward"), "gradient time / forward time")
+        medians = gradient.set_index(["config", "backend"])["median"]
+        taxed = [
+            r._replace(backend=f"{r.backend} ÷ {REGISTRY[r.backend].manual}", median=r.median / manual)
+            for r in gradient[["config", "backend", "median", "width", "dtype", "depth", "batch"]].itertuples(
+                index=False
+            )
+            if REGISTRY[r.backend].manual and (manual := medians.get((r.config, REGISTRY[r.backend].manual)))
+        ]
+        if taxed:
+            made["tax"] = _figure(pd.DataFrame(taxed), _lines("median"), "autodiff time / manual time", logy=False)
+        memory = gradient[gradient["backend"].isin(["numpy-diag", "numpy-hadamard"])]
+        if not memory.empty:
+            column = (
+                "isolated_rss_peak_bytes"
+                if memory.get("isolated_rss_peak_bytes", pd.Series()).notna().any()
+                else "peak_bytes"
+            )
+            made["memory"] = _figure(memory, _lines(column, 1 / 2**20), f"peak memory (MiB, {column})")
+    square = train[train["network"] == "square"]
+    if not square.empty:
+        made["train"] = _figure(square, _lines("per_step_s", 1e3), "time per step (ms)")
+    return made
+
+
+def save_plots(ctx: Context, out: Path) -> list[str]:
+    """Write every plot the run has data for; returns their keys."""
+    import matplotlib.pyplot as plt
+
+    made = figures(ctx)
+    for key, fig in made.items():
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=90)
+        plt.close(fig)
+        write_atomic(out / PLOTS[key][0], buffer.getvalue())
+    return list(made)
