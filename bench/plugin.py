@@ -165,6 +165,8 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.benchmark_max_time = grid.row_time  # the grid's time per row and round
         if not _given(config, "--benchmark-min-time"):
             config.option.benchmark_min_time = 0.0005  # per sample: keeps a row's samples few and every one kept
+        if not _given(config, "--benchmark-min-rounds"):
+            config.option.benchmark_min_rounds = 3  # slow rows: 3 samples a round, rounds x R in all
     if not is_benchmarking(config) and hasattr(config.option, "benchmark_disable"):
         # Plain pytest: each benchmark body runs once, untimed, so a broken benchmark fails the tests.
         config.option.benchmark_disable = True

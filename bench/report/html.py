@@ -31,7 +31,7 @@ PROBE = """
 window.addEventListener('load', () => {
   const images = Array.from(document.images);
   const loaded = images.filter(i => i.complete && i.naturalWidth > 0).length;
-  const cells = document.querySelectorAll('#heatmap td').length;
+  const cells = document.querySelectorAll('#T_heatmap td').length;
   document.body.setAttribute('data-rendered', JSON.stringify({images: images.length, loaded: loaded, heatmap_cells: cells}));
 });
 """
@@ -57,7 +57,7 @@ def heat_map(ctx: Context) -> str:
     styler = (
         text.style.background_gradient(cmap="RdYlGn", gmap=np.log2(speed.astype(float)), axis=None, vmin=-3, vmax=3)
         .set_td_classes(pd.DataFrame(np.where(ties, "tie", ""), index=speed.index, columns=speed.columns))
-        .set_table_attributes('id="heatmap"')
+        .set_uuid("heatmap")  # the table's id is T_heatmap
     )
     return styler.to_html()
 
