@@ -8,9 +8,12 @@ so 6 d sum(n_in n_out) - 2 d n0 n1 in all (no input gradient for layer 1), and t
 alone 2 d sum(n_in n_out): the model's gradient / forward ratio is (3L - 1) / L for a square
 network. Elementwise work is O(d n) per layer and is left out: it matters only at tiny widths.
 
-The floor of a row is the time of exactly its products, each timed alone in every installed
-library (NumPy in both orientations of the product, torch, XLA) and the fastest taken: no
-correct backend can run well below it. The peak is the best GFLOP/s of a large square product.
+The floor of a gradient row is the time of exactly its products, operands stored as the pass
+stores them, each timed alone in every installed library (NumPy in both orientations of the
+product, torch, XLA), the best of five blocks of calls, and the fastest library taken: no correct
+backend can run well below it. (Training rows have none: a whole loop compiled into one XLA
+program pays no per-call overhead, which the products timed one call at a time include.) The
+peak is the best GFLOP/s of a large square product.
 """
 
 from __future__ import annotations
@@ -25,22 +28,23 @@ import numpy as np
 from .config import Config
 
 
-def gemm_shapes(config: Config, forward_only: bool = False) -> list[tuple[int, int, int]]:
-    """(m, k, n) of every matrix product of one pass: an (m, k) times a (k, n)."""
+def gemm_shapes(config: Config, forward_only: bool = False) -> list[tuple[int, int, int, bool, bool]]:
+    """Every matrix product of one pass: (m, k, n, a transposed, b transposed), an (m, k) times a
+    (k, n) whose operands are stored as the pass stores them (W is (n_out, n_in), y is (n, d))."""
     d = config.batch if config.batch_size is None else config.batch_size
     shapes = []
     for layer, (n_in, n_out) in enumerate(zip(config.sizes[:-1], config.sizes[1:]), start=1):
-        shapes.append((n_out, n_in, d))  # forward
+        shapes.append((n_out, n_in, d, False, False))  # forward: W[k] @ y[k-1]
         if not forward_only:
-            shapes.append((n_out, d, n_in))  # weight gradient, equation (2)
+            shapes.append((n_out, d, n_in, False, True))  # equation (2): delta @ y[k-1]^T
             if layer > 1:
-                shapes.append((n_in, n_out, d))  # dC/dy[k-1], equation (1)
+                shapes.append((n_in, n_out, d, True, False))  # equation (1): W[k]^T @ delta
     return shapes
 
 
 def pass_flops(config: Config, forward_only: bool = False) -> int:
     """FLOPs of one pass; a training row runs ``steps`` of them."""
-    flops = sum(2 * m * k * n for m, k, n in gemm_shapes(config, forward_only))
+    flops = sum(2 * m * k * n for m, k, n, *_ in gemm_shapes(config, forward_only))
     return flops * (config.steps if config.task == "train" else 1)
 
 
@@ -48,8 +52,8 @@ def model_grad_over_forward(config: Config) -> float:
     return pass_flops(config) / pass_flops(config, forward_only=True)
 
 
-def median_time(call: Callable[[], object], min_time: float, rounds: int = 5) -> float:
-    """Median over ``rounds`` blocks of repeated calls, each block at least min_time / rounds."""
+def block_times(call: Callable[[], object], min_time: float, rounds: int = 5) -> list[float]:
+    """Seconds per call in ``rounds`` blocks of repeated calls, each block at least min_time / rounds."""
     call()  # warm-up: threads started, pages touched, compiled
     start = time.perf_counter()
     call()
@@ -61,10 +65,24 @@ def median_time(call: Callable[[], object], min_time: float, rounds: int = 5) ->
         for _ in range(repeats):
             call()
         samples.append((time.perf_counter() - start) / repeats)
-    return float(np.median(samples))
+    return samples
 
 
-def _numpy_products(a: np.ndarray, b: np.ndarray) -> dict[str, Callable[[], object]]:
+def median_time(call: Callable[[], object], min_time: float) -> float:
+    return float(np.median(block_times(call, min_time)))
+
+
+def _operands(shape, dtype):
+    """a and b stored as the pass stores them: (k, m) where a is used transposed, (n, k) for b."""
+    m, k, n, trans_a, trans_b = shape
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    return a, b, trans_a, trans_b
+
+
+def _numpy_products(a, b, trans_a, trans_b) -> dict[str, Callable[[], object]]:
+    a, b = (a.T if trans_a else a), (b.T if trans_b else b)  # views: BLAS reads them transposed
     out, out_t = np.empty((a.shape[0], b.shape[1]), a.dtype), np.empty((b.shape[1], a.shape[0]), a.dtype)
     return {
         "numpy": lambda: np.matmul(a, b, out=out),
@@ -72,22 +90,23 @@ def _numpy_products(a: np.ndarray, b: np.ndarray) -> dict[str, Callable[[], obje
     }
 
 
-def _torch_products(a: np.ndarray, b: np.ndarray) -> dict[str, Callable[[], object]]:
+def _torch_products(a, b, trans_a, trans_b) -> dict[str, Callable[[], object]]:
     import torch
 
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-    out = torch.empty(a.shape[0], b.shape[1], dtype=ta.dtype)
+    ta, tb = (ta.T if trans_a else ta), (tb.T if trans_b else tb)
+    out = torch.empty(ta.shape[0], tb.shape[1], dtype=ta.dtype)
     return {"torch": lambda: torch.mm(ta, tb, out=out)}
 
 
-def _xla_products(a: np.ndarray, b: np.ndarray) -> dict[str, Callable[[], object]]:
+def _xla_products(a, b, trans_a, trans_b) -> dict[str, Callable[[], object]]:
     from .frameworks import load
 
     load("jax")  # float64 enabled before the first array
     import jax
 
     ja, jb = jax.device_put(a), jax.device_put(b)
-    product = jax.jit(lambda a, b: a @ b).lower(ja, jb).compile()
+    product = jax.jit(lambda a, b: (a.T if trans_a else a) @ (b.T if trans_b else b)).lower(ja, jb).compile()
     return {"xla": lambda: jax.block_until_ready(product(ja, jb))}
 
 
@@ -99,29 +118,26 @@ def installed_libraries() -> list[str]:
 
 
 @functools.cache
-def best_product_time(shape: tuple[int, int, int], dtype: str, min_time: float) -> tuple[float, str]:
-    """Fastest time of one (m, k) x (k, n) product over the installed libraries, and which."""
-    m, k, n = shape
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((m, k)).astype(dtype)
-    b = rng.standard_normal((k, n)).astype(dtype)
+def best_product_time(shape: tuple, dtype: str, min_time: float) -> tuple[float, str]:
+    """Fastest time of one product over the installed libraries, and which: the best block of
+    repeated calls (a floor is what the hardware allows, so the least disturbed block counts)."""
+    operands = _operands(shape, dtype)
     times = {}
     for library in installed_libraries():
-        for name, call in LIBRARIES[library](a, b).items():
-            times[name] = median_time(call, min_time)
+        for name, call in LIBRARIES[library](*operands).items():
+            times[name] = min(block_times(call, min_time))
     best = min(times, key=times.get)
     return times[best], best.split(" ")[0]
 
 
 def floor_seconds(config: Config, min_time: float = 0.05) -> tuple[float, str]:
-    """The row's matrix-multiply floor (all its products, per step for training) and its sources."""
+    """The gradient pass's matrix-multiply floor (all its products) and the libraries that supplied it."""
     parts = [best_product_time(shape, config.dtype, min_time) for shape in gemm_shapes(config)]
-    seconds = sum(t for t, _ in parts) * (config.steps if config.task == "train" else 1)
-    return seconds, "+".join(sorted({source for _, source in parts}))
+    return sum(t for t, _ in parts), "+".join(sorted({source for _, source in parts}))
 
 
 @functools.cache
 def peak_gflops(dtype: str, n: int, min_time: float = 0.3) -> tuple[float, str]:
     """The machine's GFLOP/s for an n x n product: the best installed library."""
-    seconds, source = best_product_time((n, n, n), dtype, min_time)
+    seconds, source = best_product_time((n, n, n, False, False), dtype, min_time)
     return 2 * n**3 / seconds / 1e9, source

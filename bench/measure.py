@@ -105,8 +105,8 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
         row.peak_bytes, row.peak_method = tracemalloc.get_traced_memory()[1], "tracemalloc"
         tracemalloc.stop()
     if not bench.is_child:  # the isolated child only times; the parent's row carries the floor and peak
-        min_time = 0.005 if quick else 0.05
-        row.floor_s, row.floor_source = flops.floor_seconds(config, min_time)
+        if config.task == "gradient":
+            row.floor_s, row.floor_source = flops.floor_seconds(config, 0.005 if quick else 0.05)
         row.peak_gflops, row.peak_source = flops.peak_gflops(config.dtype, 256 if quick else bench.grid.peak_size)
     if isolated is not None:
         row.isolated_median_s, row.isolated_rss_peak_bytes, row.isolated_options = isolated

@@ -164,7 +164,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if not _given(config, "--benchmark-max-time"):
             config.option.benchmark_max_time = grid.row_time  # the grid's time per row and round
         if not _given(config, "--benchmark-min-time"):
-            config.option.benchmark_min_time = 0.0005  # per sample: keeps a row's samples few and every one kept
+            config.option.benchmark_min_time = 0.001  # per sample: at most 80 samples a row, every one kept
         if not _given(config, "--benchmark-min-rounds"):
             config.option.benchmark_min_rounds = 3  # slow rows: 3 samples a round, rounds x R in all
     if not is_benchmarking(config) and hasattr(config.option, "benchmark_disable"):
@@ -305,5 +305,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if bench.saved:
         terminalreporter.section("results")
         terminalreporter.write_line(
-            f"saved {bench.saved}/ (index.html, summary.md, benchmarks.csv, benchmarks.json, plots)"
+            f"saved {bench.saved}/ (index.html, summary.md, benchmarks.csv.gz, benchmarks.json, samples.npz, plots)"
         )

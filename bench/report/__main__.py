@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         out = write_report(args.run, args.out)
         if args.out is None:
             _refresh_index(out)
-        print(f"wrote {out}/summary.md, index.html, benchmarks.csv and up to {len(PLOTS)} plots")
+        print(f"wrote {out}/summary.md, index.html, benchmarks.csv.gz and up to {len(PLOTS)} plots")
         return 0
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,22 +1,20 @@
-"""``index.html``: one self-contained page per run (no network: styles inline, plots embedded as
-data URIs). The machine and process policy, a heat map of speed-ups (backends x configurations,
+"""``index.html``: one self-contained page per run (no network, no external scripts or fonts:
+styles and script inline, the plots the PNG files beside it in the run folder). The machine and process policy, a heat map of speed-ups (backends x configurations,
 coloured by log speed-up, intervals in every cell, ties outlined), agreement, J/F, training, and
 the plots. A few lines of script record, once the page has loaded, whether every image decoded
 and the heat map has cells (``data-rendered`` on <body>), for a headless browser to read back."""
 
 from __future__ import annotations
 
-import base64
 import html
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..backends import REFERENCE
 from .plots import PLOTS
-from .sections import Context, fmt_time
-from .stats import fmt_speedup, tally
+from .sections import Context, fmt_time, speedup_cell
+from .stats import tally
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; max-width: 110em; }
@@ -42,32 +40,35 @@ def _table(df: pd.DataFrame, table_id: str = "") -> str:
 
 
 def heat_map(ctx: Context) -> str:
+    """Configurations down, backends across; colour: log2 speed-up, green faster, red slower."""
     df = ctx.task("gradient")
     if df.empty:
         return "<p>No gradient rows.</p>"
     order = df.sort_values(["dtype", "depth", "width", "batch"])["config"].drop_duplicates()
-    speed = df.pivot_table(index="backend", columns="config", values="speedup", aggfunc="first")[order]
-    low = df.pivot_table(index="backend", columns="config", values="low", aggfunc="first")[order]
-    high = df.pivot_table(index="backend", columns="config", values="high", aggfunc="first")[order]
-    text = speed.copy().astype(object)
-    for b in speed.index:
-        for c in speed.columns:
-            text.loc[b, c] = fmt_speedup(speed.loc[b, c], low.loc[b, c], high.loc[b, c]).replace(" tie", "")
-    ties = (low <= 1) & (high >= 1) & (speed.index.to_series() != REFERENCE).to_numpy()[:, None]
+    wide = {v: df.pivot_table(index="config", columns="backend", values=v, aggfunc="first").loc[order]
+            for v in ("speedup", "low", "high")}  # fmt: skip
+    speed, low, high = wide["speedup"], wide["low"], wide["high"]
+    reference = speed.columns == REFERENCE
+    text = pd.DataFrame(
+        [[speedup_cell(b, speed.at[c, b], low.at[c, b], high.at[c, b]).replace(" tie", "") for b in speed.columns]
+         for c in speed.index], index=speed.index, columns=speed.columns)  # fmt: skip
+    ties = ((low <= 1) & (high >= 1)).to_numpy() & ~reference
+    colour = np.log2(speed.astype(float))
+    colour.loc[:, reference] = 0.0  # the reference itself: neutral
     styler = (
-        text.style.background_gradient(cmap="RdYlGn", gmap=np.log2(speed.astype(float)), axis=None, vmin=-3, vmax=3)
+        text.style.background_gradient(cmap="RdYlGn", gmap=colour, axis=None, vmin=-3, vmax=3)
+        .map(lambda v: "background-color: #eee; color: #888" if v == "–" else "")
         .set_td_classes(pd.DataFrame(np.where(ties, "tie", ""), index=speed.index, columns=speed.columns))
         .set_uuid("heatmap")  # the table's id is T_heatmap
     )
     return styler.to_html()
 
 
-def _image(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}">'
+def _image(name: str) -> str:
+    return f'<img alt="{html.escape(name)}" src="{html.escape(name)}">'
 
 
-def page(ctx: Context, out: Path, plots: list[str]) -> str:
+def page(ctx: Context, plots: list[str]) -> str:
     bench = ctx.bench
     policy = bench.get("thread_policy") or {}
     facts = pd.DataFrame(
@@ -106,7 +107,7 @@ def page(ctx: Context, out: Path, plots: list[str]) -> str:
         parts += ["<h2>Training: time per SGD step</h2>", _table(per_step)]
     parts += [
         "<h2>Plots</h2>",
-        *(f"<h3>{html.escape(PLOTS[key][1])}</h3>{_image(out / PLOTS[key][0])}" for key in plots),
+        *(f"<h3>{html.escape(PLOTS[key][1])}</h3>{_image(PLOTS[key][0])}" for key in plots),
     ]
     body = "\n".join(parts)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Run {html.escape(str(bench.get("run_id")))}'

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..schema import missing_fields
+from ..schema import Row, missing_fields
 
 STATS = ("min", "max", "mean", "stddev", "median", "q1", "q3", "iqr", "rounds", "iterations", "outliers", "ops")
 KEYS = ["task", "network", "width", "depth", "batch", "dtype", "activation", "steps", "batch_size"]
@@ -60,7 +60,7 @@ def load_run(path: Path) -> dict:
         with np.load(sidecar) as samples:
             for bench in data["benchmarks"]:
                 if bench["fullname"] in samples:
-                    bench["stats"]["data"] = samples[bench["fullname"]].tolist()
+                    bench["stats"]["data"] = samples[bench["fullname"]].astype(np.float64).tolist()
     data["_path"] = str(path)
     return data
 
@@ -74,28 +74,53 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     os.replace(tmp.name, path)
 
 
-def compact_run(run_dir: Path) -> tuple[int, int]:
-    """Move every benchmark's raw samples out of ``benchmarks.json`` into ``samples.npz``.
+def _rounded(value, digits: int = 6):
+    """Floats to ``digits`` significant digits, recursively: statistics need no more (the samples
+    themselves keep full float32 precision in ``samples.npz``)."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v, digits) for v in value]
+    return value
 
-    Idempotent; the samples file is written first, so an interruption loses nothing. Returns the
-    folder's size in bytes before and after.
+
+def compact_run(run_dir: Path) -> tuple[int, int]:
+    """Make a run folder small enough to commit, keeping what every tool reads.
+
+    Every benchmark's raw samples move from ``benchmarks.json`` into ``samples.npz`` (float32,
+    compressed; written first, so an interruption loses nothing); in the JSON, pytest-benchmark's
+    per-row ``options`` (the same for every row) are said once in ``machine_info``, ``params``
+    (the repr of the whole case; the id is ``param``) is dropped, fields that are None are left
+    out, and floats keep 6 significant digits. ``pytest-benchmark compare`` reads the result as
+    before. Idempotent. Returns the folder's size in bytes before and after.
     """
     run_dir = Path(run_dir)
     path = json_path(run_dir)
-    before = sum(p.stat().st_size for p in run_dir.iterdir() if p.is_file())
+    size = lambda: sum(p.stat().st_size for p in run_dir.iterdir() if p.is_file())  # noqa: E731
+    before = size()
     data = json.loads(path.read_text())
-    samples = {b["fullname"]: np.asarray(b["stats"].pop("data"), dtype=np.float64)
+    samples = {b["fullname"]: np.asarray(b["stats"].pop("data"), dtype=np.float32)
                for b in data["benchmarks"] if "data" in b.get("stats", {})}  # fmt: skip
+    sidecar = run_dir / SAMPLES
+    if sidecar.is_file():
+        with np.load(sidecar) as old:
+            samples = {**{k: old[k].astype(np.float32) for k in old.files}, **samples}
     if samples:
-        sidecar = run_dir / SAMPLES
-        if sidecar.is_file():
-            with np.load(sidecar) as old:
-                samples = {**{k: old[k] for k in old.files}, **samples}
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **samples)
         write_atomic(sidecar, buffer.getvalue())
-        write_atomic(path, json.dumps(data, indent=1))
-    return before, sum(p.stat().st_size for p in run_dir.iterdir() if p.is_file())
+    options = [b.get("options") for b in data["benchmarks"]]
+    if all(o == options[0] for o in options):  # one timing protocol for the whole run: said once
+        data["machine_info"].setdefault("autograd_bench", {})["benchmark_options"] = options[0]
+    for bench in data["benchmarks"]:
+        bench["params"] = None  # the row's id is ``param``; the parameters' repr is no use to anyone
+        if all(o == options[0] for o in options):
+            bench.pop("options", None)
+        bench["extra_info"] = {k: v for k, v in bench.get("extra_info", {}).items() if v is not None}
+    write_atomic(path, json.dumps(_rounded(data), separators=(",", ":")))
+    return before, size()
 
 
 def frame(run: dict) -> pd.DataFrame:
@@ -107,6 +132,9 @@ def frame(run: dict) -> pd.DataFrame:
         row.update({k: bench["stats"].get(k) for k in STATS})
         rows.append(row)
     df = pd.DataFrame(rows)
+    for name in Row.fields():  # a compact run leaves out fields that are None in every row
+        if name not in df:
+            df[name] = None
     df["config"] = df["group"].str.split(" ", n=1).str[1]
     df["spread"] = df["iqr"] / df["median"]
     df["cv"] = df["stddev"] / df["mean"]
