@@ -224,7 +224,7 @@ def section_efficiency(ctx: Context) -> str:
                             zip(df["gflops_per_s"], df["floor_share"], df["peak_share"])])  # fmt: skip
     peaks = df.groupby("dtype")[["peak_gflops", "peak_source"]].first()
     peak = "; ".join(f"{dtype} {r.peak_gflops:.1f} GFLOP/s ({r.peak_source})" for dtype, r in peaks.iterrows())
-    sources = ", ".join(f"{s}: {n}" for s, n in df["floor_source"].value_counts().items())
+    sources = ", ".join(f"{s}: {n}" for s, n in df.drop_duplicates("config")["floor_source"].value_counts().items())
     return pivot_section("Throughput, floor and peak",
                          "GFLOP/s from the FLOP model (`bench/flops.py`); the floor is the time of exactly the pass's matrix "
                          "products, each timed alone in every installed library and the fastest taken, so 100 % floor means "
@@ -245,8 +245,9 @@ def section_training(ctx: Context) -> str:
         cells = part.assign(cell=[f"{fmt_time(t)} ({speedup_cell(b, p, lo, hi)})" for t, b, p, lo, hi in
                                   zip(part["per_step_s"], part["backend"], part["speedup"], part["low"], part["high"])])  # fmt: skip
         out += [f"### {dtype}: time per step (speed-up)", "", markdown(pivot(cells, "cell", str, columns="case")), ""]
-    out += [section_break_even(df), "### Final cost", "",
-            markdown(pivot(df, "cost", lambda v: f"{v:.9g}", columns="case")), ""]  # fmt: skip
+    out += [section_break_even(df)]
+    for dtype, part in df.groupby("dtype"):
+        out += [f"### {dtype}: final cost", "", markdown(pivot(part, "cost", lambda v: f"{v:.9g}", columns="case")), ""]
     return "\n".join(out)
 
 
