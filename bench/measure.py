@@ -17,8 +17,8 @@ import pytest
 from . import backends, flops, frameworks, isolate
 from .config import make_data
 from .plan import Case
-from .plugin import BenchSession
 from .schema import Row, relative_error, tolerance
+from .session import BenchSession
 
 WARMUP_CALLS, WARMUP_SECONDS = 3, 0.1  # on a backend's first use in a configuration
 REWARM_CALLS = 2  # in later rounds: other backends ran in between and evicted the caches

@@ -15,7 +15,6 @@ import argparse
 import os
 import random
 import shutil
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,8 +23,9 @@ import pytest
 import reference_impl as ri
 
 from . import backends, machine, policy
-from .config import GRIDS, Config, Grid, make_problem, upcast
-from .plan import Case, parse_shard, plan
+from .config import GRIDS
+from .plan import parse_shard
+from .session import BenchSession
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -58,69 +58,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--isolate-child", action="store_true", help=argparse.SUPPRESS)  # set by --isolate only
 
 
-@dataclass
-class ConfigData:
-    """Data of the configuration being timed, shared by its backends and rounds (one at a time)."""
-
-    config: Config
-    problem: object
-    reference: object = None  # float64 numpy-hadamard gradients or trained parameters
-    prepared: dict = field(default_factory=dict)  # backend name -> Prepared, or the reason it cannot run
-
-
-@dataclass
-class BenchSession:
-    grid_name: str
-    grid: Grid
-    activation: str
-    backends: list[backends.Backend]
-    rounds: int
-    order_seed: int
-    shard: tuple[int, int] | None
-    threads: int
-    malloc: str
-    diag_budget_bytes: int
-    isolate: bool
-    is_child: bool
-    named_backends: bool  # --backends given: a missing framework is an error
-    run: tuple[str, Path] | None = None  # run id and staging folder
-    policy: policy.ProcessPolicy | None = None
-    warnings: list[str] = field(default_factory=list)
-    skipped: list[dict] = field(default_factory=list)
-    started: set[str] = field(default_factory=set)  # frameworks whose runtime this process started
-    current: ConfigData | None = None
-    saved: Path | None = None
-
-    def cases(self, task: str) -> list[Case]:
-        configs = self.grid.configs(self.activation)
-        return [
-            c for c in plan(configs, self.backends, self.rounds, self.order_seed, self.shard) if c.config.task == task
-        ]
-
-    def process_policy(self) -> policy.ProcessPolicy:
-        """Applied once, before the first benchmark (and so before any JAX array of the run)."""
-        if self.policy is None:
-            self.policy = policy.apply(self.threads, self.malloc)
-        return self.policy
-
-    def data(self, config: Config) -> ConfigData:
-        if self.current is None or self.current.config != config:  # keep one configuration in memory
-            self.current = ConfigData(config, make_problem(config))
-        return self.current
-
-    def reference(self, config: Config):
-        data = self.data(config)
-        if data.reference is None:
-            p = upcast(data.problem)
-            if config.task == "gradient":
-                data.reference = ri.gradients(p.params, p.x, p.t, activation=config.activation)[1]
-            else:
-                data.reference = ri.train(p.params, p.x, p.t, steps=config.steps, lr=config.lr, clip=config.clip,
-                                          activation=config.activation, batch_size=config.batch_size)[0]  # fmt: skip
-        return data.reference
-
-
-SESSION = pytest.StashKey[BenchSession]()
+SESSION = pytest.StashKey[BenchSession]()  # the one place this session's state lives
 
 
 def session_of(config: pytest.Config) -> BenchSession:

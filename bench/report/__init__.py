@@ -15,15 +15,38 @@ bad input gets one error line and nothing is written.
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import pandas as pd
 
+from . import sections
 from .html import page
 from .load import ReportError, compact_run, frame, load_run, per_backend, samples_of, write_atomic
 from .plots import PLOTS, save_plots
-from .sections import SECTIONS, Context, markdown
+from .sections import Context
 from .stats import speedups
+from .tables import markdown
+from .training import section_training
+
+SECTIONS = [
+    sections.section_machine,
+    sections.section_headline,
+    sections.section_tally,
+    sections.section_agreement,
+    sections.section_speedup,
+    sections.section_times,
+    sections.section_grad_over_forward,
+    sections.section_autograd_tax,
+    sections.section_efficiency,
+    section_training,
+    sections.section_compile,
+    sections.section_memory,
+    sections.section_scaling,
+    sections.section_isolation,
+    sections.section_skipped,
+    sections.section_noise,
+]  # the summary, in this order
 
 __all__ = ["PLOTS", "ReportError", "compact_run", "context", "load_run", "write_index", "write_report"]
 
@@ -84,24 +107,33 @@ def write_index(results: Path) -> Path:
     ):
         try:
             ctx = context(load_run(run_dir))
-        except ReportError as exc:
-            rows.append(
-                {"run": run_dir.name, "headline": f"not readable by this version of the report: {str(exc)[-80:]}"}
-            )
-            continue
-        bench = ctx.bench
-        rows.append({"run": f"[{run_dir.name}]({run_dir.name}/summary.md) ([page]({run_dir.name}/index.html))",
-                     "date (UTC)": ctx.run.get("datetime", "–")[:19],
+            run, headline_text = ctx.run, headline(ctx)
+        except ReportError:  # a run of an older schema: its own summary.md stays as it was written
+            run = json.loads((run_dir / "benchmarks.json").read_text())
+            headline_text = "an older version of the suite (one round, no intervals): see its summary.md"
+        bench = run["machine_info"].get("autograd_bench", {})
+        rows.append({"run": f"[{run_dir.name}]({run_dir.name}/summary.md)"
+                            + (f" ([page]({run_dir.name}/index.html))" if (run_dir / "index.html").is_file() else ""),
+                     "date (UTC)": run.get("datetime", "–")[:19],
                      "machine": f"{bench.get('cpu_model', '–')}, {bench.get('cores', '–')} cores",
-                     "grid": bench.get("grid", "–"), "rounds": bench.get("rounds", "–"),
-                     "allocator": (bench.get("thread_policy") or {}).get("malloc", "–"), "headline": headline(ctx)})  # fmt: skip
+                     "grid": bench.get("grid", "–"), "rounds": str(bench.get("rounds", 1)),
+                     "allocator": (bench.get("thread_policy") or {}).get("malloc", "–"),
+                     "size": f"{sum(f.stat().st_size for f in run_dir.iterdir()) / 2**20:.2f} MiB", "headline": headline_text})  # fmt: skip
     text = "\n".join(["# Benchmark runs", "",
-                      "Written at the end of every `pytest --benchmark-only` run; one folder per run, never overwritten. "
-                      "Each holds `summary.md` and `index.html` (the same run as a page), `benchmarks.csv.gz` (tidy, gzipped), "
-                      "`benchmarks.json` (pytest-benchmark's JSON without raw samples: `pytest-benchmark compare` reads it) and "
-                      "`samples.npz` (every timing sample, compressed: the intervals and `python -m bench.report --compare` "
-                      "read them). `python -m bench.report compact RUN_DIR` moves the samples of an older run out of its JSON "
-                      "the same way.", "", markdown(pd.DataFrame(rows), index=False), ""])  # fmt: skip
+                      "Written at the end of every `pytest --benchmark-only` run; one folder per run, never overwritten.", "",
+                      "A run folder is kept small enough to commit (a default run with every round: about 1.5 MB, where the "
+                      "first version's runs were 13-14 MB, almost all of it raw samples inside the JSON):", "",
+                      "- `benchmarks.json`: pytest-benchmark's JSON with statistics but without the raw samples, floats to 6 "
+                      "digits, the timing options said once: `pytest-benchmark compare` reads it as before;",
+                      "- `samples.npz`: every timing sample of every row (float32, compressed), which the speed-up intervals "
+                      "and `python -m bench.report --compare` read;",
+                      "- `benchmarks.csv.gz`: the tidy table, gzipped (`pandas.read_csv` reads it as it is);",
+                      "- `summary.md`, `index.html` (the same run as a page, showing the PNG plots beside it; PNGs in a "
+                      "64-colour palette).", "",
+                      "`python -m bench.report compact RUN_DIR` converts an older run the same way (the two runs of "
+                      "2026-11-29 were converted so: 12.3 and 13.1 MiB to 1.4 MiB each, their CSV gzipped; their "
+                      "summaries are as that version wrote them).", "",
+                      markdown(pd.DataFrame(rows), index=False), ""])  # fmt: skip
     path = Path(results) / "README.md"
     write_atomic(path, text)
     return path

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .load import ReportError, frame, load_run, samples_of
-from .sections import fmt_time, markdown
+from .tables import fmt_time, markdown
 
 SIGNIFICANCE = 0.01
 

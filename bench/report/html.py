@@ -13,8 +13,9 @@ import pandas as pd
 
 from ..backends import REFERENCE
 from .plots import PLOTS
-from .sections import Context, fmt_time, speedup_cell
+from .sections import Context, speedup_cell
 from .stats import tally
+from .tables import fmt_time
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; max-width: 110em; }

@@ -10,7 +10,8 @@ import pandas as pd
 
 from ..backends import REFERENCE, REGISTRY
 from .load import write_atomic
-from .sections import Context, per_panel
+from .sections import Context
+from .tables import per_panel
 
 PLOTS = {
     "time": ("time-vs-width.png", "Gradient pass: median time"),

@@ -1,11 +1,10 @@
-"""The summary, assembled from a list of small sections; each takes the run's ``Context`` and
-returns Markdown (or "" when the run has nothing for it). A new section is one function added to
-``SECTIONS``; ``html.py`` renders the same context as a page."""
+"""The summary's sections: each takes the run's ``Context`` and returns Markdown (or "" when the
+run has nothing for it). ``SECTIONS`` in ``__init__`` lists them in order: a new section is one
+function here and one entry there; ``html.py`` renders the same context as a page."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +12,7 @@ import pandas as pd
 
 from ..backends import REFERENCE, REGISTRY
 from .stats import fmt_speedup, tally
+from .tables import fmt_bytes, fmt_time, markdown, per_panel, pivot, pivot_section
 
 SPREAD_LIMIT = 0.10  # IQR / median above this: the row's median is not to be trusted
 BELOW_FLOOR = 0.95  # a row faster than its floor by more than 5 % is a measurement error
@@ -31,49 +31,6 @@ class Context:
     @property
     def bench(self) -> dict:
         return self.run["machine_info"].get("autograd_bench", {})
-
-
-def fmt_time(seconds: float) -> str:
-    if seconds is None or not np.isfinite(seconds):
-        return "–"
-    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
-
-
-def fmt_bytes(n: float) -> str:
-    if n is None or not np.isfinite(n):
-        return "–"
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n:.0f} B"
-
-
-def markdown(df: pd.DataFrame, index: bool = True) -> str:
-    return df.to_markdown(index=index, disable_numparse=True) if len(df) else "_(none)_"
-
-
-def per_panel(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """One table per (dtype, depth, batch): the panels every pivot is split by."""
-    return [(f"{dtype}, depth {depth}, batch {batch}", part)
-            for (dtype, depth, batch), part in df.groupby(["dtype", "depth", "batch"], sort=True)]  # fmt: skip
-
-
-def pivot(df: pd.DataFrame, values: str, fmt: Callable[[float], str], columns: str = "width") -> pd.DataFrame:
-    table = df.pivot_table(index="backend", columns=columns, values=values, aggfunc="first")
-    table.columns = [f"w={w}" if columns == "width" else str(w) for w in table.columns]
-    return table.map(lambda v: fmt(v) if isinstance(v, str) or pd.notna(v) else "–")
-
-
-def pivot_section(heading: str, intro: str, df: pd.DataFrame, values: str, fmt=str, suffix: str = "") -> str:
-    if df.empty:
-        return ""
-    out = [f"## {heading}", "", intro, ""]
-    for title, part in per_panel(df):
-        out += [f"### {title}{suffix}", "", markdown(pivot(part, values, fmt)), ""]
-    return "\n".join(out)
 
 
 def speedup_cell(backend: str, point: float, low: float, high: float) -> str:
@@ -232,47 +189,31 @@ def section_efficiency(ctx: Context) -> str:
                          f"Peak: the best large square product, {peak}.", cells, "cell", suffix=": GFLOP/s")  # fmt: skip
 
 
-def section_training(ctx: Context) -> str:
-    df = ctx.task("train")
-    if df.empty:
+def section_scaling(ctx: Context) -> str:
+    """Slope of log(time) against log(width) per backend, dtype and depth, and where the faster of two swaps."""
+    df = ctx.task("gradient")
+    rows, swaps = [], []
+    for (backend, dtype, depth), part in df.groupby(["backend", "dtype", "depth"]):
+        if part["width"].nunique() >= 2:
+            rows.append({"backend": backend, "panel": f"{dtype} L={depth}",
+                         "exponent": np.polyfit(np.log(part["width"]), np.log(part["median"]), 1)[0]})  # fmt: skip
+    for (dtype, depth), part in df.groupby(["dtype", "depth"]):
+        table = part.pivot_table(index="width", columns="backend", values="median", aggfunc="first")
+        for a in table.columns:
+            for b in table.columns[table.columns > a]:
+                pair = table[[a, b]].dropna()
+                faster = (pair[a] < pair[b]).to_numpy()
+                swaps += [{"panel": f"{dtype} L={depth}", "pair": f"{a} / {b}", "faster above": a if faster[j] else b,
+                           "between widths": f"{pair.index[j - 1]} and {pair.index[j]}"}
+                          for j in range(1, len(faster)) if faster[j] != faster[j - 1]]  # fmt: skip
+    if not rows:
         return ""
-    df = df.assign(case=[f"{'seed' if n == 'seed' else f'w={w}'} {'b=1' if b == 1 else 'full'}"
-                         for n, w, b in zip(df["network"], df["width"], df["batch_size"])])  # fmt: skip
-    out = ["## Training", "",
-           "A fixed number of SGD steps with the seed's clipping, timed as a whole (`ri.train` for NumPy); time per step, "
-           f"and speed-up against `{REFERENCE}` [95 % interval].", ""]  # fmt: skip
-    for dtype, part in df.groupby("dtype"):
-        cells = part.assign(cell=[f"{fmt_time(t)} ({speedup_cell(b, p, lo, hi)})" for t, b, p, lo, hi in
-                                  zip(part["per_step_s"], part["backend"], part["speedup"], part["low"], part["high"])])  # fmt: skip
-        out += [f"### {dtype}: time per step (speed-up)", "", markdown(pivot(cells, "cell", str, columns="case")), ""]
-    out += [section_break_even(df)]
-    for dtype, part in df.groupby("dtype"):
-        out += [f"### {dtype}: final cost", "", markdown(pivot(part, "cost", lambda v: f"{v:.9g}", columns="case")), ""]
-    return "\n".join(out)
-
-
-def section_break_even(df: pd.DataFrame) -> str:
-    """Steps after which compiling pays off: compile_s + n t_compiled < n t_other."""
-    medians = df.set_index(["config", "backend"])["per_step_s"]
-    rows = []
-    for _, r in df[df["compile_s"].notna()].iterrows():
-        for other in dict.fromkeys([REGISTRY[r["backend"]].eager, REFERENCE]):
-            gain = (medians.get((r["config"], other), np.nan) if other else np.nan) - r["per_step_s"]
-            if not np.isfinite(gain):
-                continue
-            steps = f"{math.ceil(r['compile_s'] / gain)}" if gain > 0 else "never"
-            rows.append({"backend": r["backend"], "config": r["config"], "compile": fmt_time(r["compile_s"]),
-                         "per step": fmt_time(r["per_step_s"]), "against": other, "pays off after (steps)": steps})  # fmt: skip
-    return "\n".join(
-        [
-            "### Compile break-even",
-            "",
-            "Steps after which compiling pays off: compile time + n × its time per step < n × the other's.",
-            "",
-            markdown(pd.DataFrame(rows), index=False),
-            "",
-        ]
-    )
+    wide = pd.DataFrame(rows).pivot_table(index="backend", columns="panel", values="exponent", aggfunc="first")
+    return "\n".join(["## Scaling with width", "",
+                      "Exponent p of time ∝ width^p (least squares on log-log over the run's widths): pure GEMM work gives 2, "
+                      "overhead-bound backends less; the diagonal Jacobians (d·l² work per layer) make `numpy-diag` grow fastest.", "",
+                      markdown(wide.map(lambda v: f"{v:.2f}")), "", "### Where the faster of two backends changes", "",
+                      markdown(pd.DataFrame(swaps), index=False), ""])  # fmt: skip
 
 
 def section_compile(ctx: Context) -> str:
@@ -344,8 +285,3 @@ def section_noise(ctx: Context) -> str:
                       f"Rows more than {1 - BELOW_FLOOR:.0%} faster than their matrix-multiply floor (a measurement error: "
                       "no correct backend runs below the fastest library's products):", "",
                       markdown(show(below), index=False), ""])  # fmt: skip
-
-
-SECTIONS = [section_machine, section_headline, section_tally, section_agreement, section_speedup, section_times,
-            section_grad_over_forward, section_autograd_tax, section_efficiency, section_training, section_compile,
-            section_memory, section_isolation, section_skipped, section_noise]  # fmt: skip

@@ -1,0 +1,52 @@
+"""Formatting shared by the summary, the page and the plots: units, Markdown, the pivots every
+section is made of (one backend x width table per (dtype, depth, batch) panel)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+
+def fmt_time(seconds: float) -> str:
+    if seconds is None or not np.isfinite(seconds):
+        return "–"
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def fmt_bytes(n: float) -> str:
+    if n is None or not np.isfinite(n):
+        return "–"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def markdown(df: pd.DataFrame, index: bool = True) -> str:
+    return df.to_markdown(index=index, disable_numparse=True) if len(df) else "_(none)_"
+
+
+def per_panel(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """One table per (dtype, depth, batch): the panels every pivot is split by."""
+    return [(f"{dtype}, depth {depth}, batch {batch}", part)
+            for (dtype, depth, batch), part in df.groupby(["dtype", "depth", "batch"], sort=True)]  # fmt: skip
+
+
+def pivot(df: pd.DataFrame, values: str, fmt: Callable[[float], str], columns: str = "width") -> pd.DataFrame:
+    table = df.pivot_table(index="backend", columns=columns, values=values, aggfunc="first")
+    table.columns = [f"w={w}" if columns == "width" else str(w) for w in table.columns]
+    return table.map(lambda v: fmt(v) if isinstance(v, str) or pd.notna(v) else "–")
+
+
+def pivot_section(heading: str, intro: str, df: pd.DataFrame, values: str, fmt=str, suffix: str = "") -> str:
+    if df.empty:
+        return ""
+    out = [f"## {heading}", "", intro, ""]
+    for title, part in per_panel(df):
+        out += [f"### {title}{suffix}", "", markdown(pivot(part, values, fmt)), ""]
+    return "\n".join(out)
