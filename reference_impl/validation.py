@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numbers
 import threading
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -193,7 +194,7 @@ def check_out(out: object, params: Params, inputs: list[np.ndarray]) -> Params:
 
     A hot loop passes the same arrays every call: the overlap check, the one part that is not a
     few attribute lookups, is skipped when the very same objects were checked last time (this
-    thread keeps references to them, so their ids cannot be reused meanwhile).
+    thread keeps weak references to them: nothing is kept alive, and a freed array never matches).
     """
     if type(out) not in (list, tuple) or len(out) != len(params):
         raise ValueError(
@@ -218,9 +219,10 @@ def check_out(out: object, params: Params, inputs: list[np.ndarray]) -> Params:
                 raise ValueError(f"out[{k}][{i}] ({('dW', 'db')[i]} of layer {k + 1}): expected a writeable array")
         flat += pair
     checked = flat + inputs
-    if [id(a) for a in checked] != _last_checked.__dict__.get("ids"):
+    last = _last_checked.__dict__.get("refs", [])
+    if len(last) != len(checked) or any(ref() is not a for ref, a in zip(last, checked)):
         _check_no_overlap(flat, inputs)
-        _last_checked.ids, _last_checked.arrays = [id(a) for a in checked], checked
+        _last_checked.refs = [weakref.ref(a) for a in checked]
     return [(flat[2 * k], flat[2 * k + 1]) for k in range(len(params))]
 
 

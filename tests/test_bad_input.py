@@ -30,6 +30,30 @@ def with_inf(array):
     return array
 
 
+def fresh_out():
+    return [(np.empty_like(W), np.empty_like(b)) for W, b in PARAMS]
+
+
+def with_out(k, i, array):
+    out = fresh_out()
+    pair = list(out[k])
+    pair[i] = array
+    out[k] = tuple(pair)
+    return out
+
+
+def read_only(array):
+    array.flags.writeable = False
+    return array
+
+
+def shared_out():
+    """db of layer 1 as a view into dW of layer 2's memory: two outputs overlapping."""
+    out = fresh_out()
+    out[0] = (out[0][0], out[1][0].ravel()[:4])
+    return out
+
+
 def gradients(**changes):
     arguments = {"params": PARAMS, "x": X, "t": T, **changes}
     return lambda: ri.gradients(**arguments)
@@ -120,6 +144,35 @@ CASES = {
     "float width": (lambda: ri.init_params([3, 2.5]), TypeError, "sizes[1]: expected an integer width"),
     "integer dtype": (lambda: ri.init_params([3, 2], dtype=np.int32), TypeError, "dtype: expected float32 or float64"),
     "forward bad x": (lambda: ri.forward(PARAMS, np.ones((2, 5))), ValueError, "x: expected 3 rows"),
+    # out= (issue: a wrong out is a ValueError naming out)
+    "out not a list": (gradients(out=np.zeros(3)), ValueError, "out: expected None or a list of 2 (dW, db) pairs"),
+    "out too short": (gradients(out=fresh_out()[:1]), ValueError, "out: expected None or a list of 2"),
+    "out wrong shape": (
+        gradients(out=with_out(1, 0, np.zeros((4, 2)))),
+        ValueError,
+        "out[1][0] (dW of layer 2): expected an array of shape (2, 4) and dtype float64, got shape (4, 2)",
+    ),
+    "out wrong dtype": (
+        gradients(out=with_out(0, 1, np.zeros(4, np.float32))),
+        ValueError,
+        "out[0][1] (db of layer 1): expected an array of shape (4,) and dtype float64",
+    ),
+    "out read-only": (
+        gradients(out=with_out(0, 0, read_only(np.zeros((4, 3))))),
+        ValueError,
+        "out[0][0] (dW of layer 1): expected a writeable array",
+    ),
+    "out aliases a weight": (
+        gradients(out=with_out(0, 0, PARAMS[0][0])),
+        ValueError,
+        "out[0][0]: expected memory of its own",
+    ),
+    "out aliases another out": (gradients(out=shared_out()), ValueError, "expected memory of its own"),
+    "out is a list of arrays": (
+        gradients(out=[np.zeros((4, 3)), np.zeros((2, 4))]),
+        ValueError,
+        "out[0]: expected a (dW, db) pair for layer 1",
+    ),
     # the diag variant's memory guard
     "diag over budget": (gradients(variant="diag", memory_budget=100), ri.MemoryBudgetError, "variant='diag' needs"),
 }
@@ -148,3 +201,21 @@ def test_memory_guard_reports_the_need():
     with pytest.raises(ri.MemoryBudgetError, match=r"needs 32\.0 GiB .* budget 2\.0 GiB"):
         params, x, t = problem([8, 8192, 1], 64, np.float64)
         ri.gradients(params, x, t, variant="diag")
+
+
+def test_out_is_filled_in_place_and_returned():
+    out = fresh_out()
+    cost, grads = ri.gradients(PARAMS, X, T, out=out)
+    expected_cost, expected = ri.gradients(PARAMS, X, T)
+    assert cost == expected_cost
+    for (dW, db), (oW, ob), (eW, eb) in zip(grads, out, expected):
+        assert dW is oW and db is ob
+        np.testing.assert_array_equal(dW, eW)
+        np.testing.assert_array_equal(db, eb)
+
+
+def test_a_failed_call_with_out_leaves_it_untouched():
+    out = [(np.full_like(W, 7.0), np.full_like(b, 7.0)) for W, b in PARAMS]
+    with pytest.raises(ValueError):
+        ri.gradients(PARAMS, X, np.ones((3, 5)), out=out)
+    assert all((a == 7.0).all() for pair in out for a in pair)
