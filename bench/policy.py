@@ -124,19 +124,25 @@ def apply(threads: int, malloc: str = "default") -> ProcessPolicy:
 KERNELS = (("SkylakeX", {"avx512f", "avx512bw", "avx512vl", "avx512dq"}), ("Haswell", {"avx2", "fma"}))
 
 
-def best_openblas_kernel() -> str | None:
+def cpu_flags() -> set[str]:
     try:
         with open("/proc/cpuinfo") as f:
-            flags = next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
+            return next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
     except OSError:
-        return None
+        return set()
+
+
+def best_openblas_kernel(flags: set[str]) -> str | None:
     return next((kernel for kernel, needs in KERNELS if needs <= flags), None)
 
 
-def environment_warnings(threads: int, blas: list[dict]) -> list[str]:
+def environment_warnings(threads: int, blas: list[dict], environ=os.environ, flags: set[str] | None = None,
+                         load: float | None = None) -> list[str]:  # fmt: skip
+    """What makes this run's numbers less than the machine can do (the arguments after ``blas``
+    default to this process and machine; tests pass their own)."""
     warnings = []
-    forced = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
-    best = best_openblas_kernel()
+    forced = {k: environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in environ}
+    best = best_openblas_kernel(cpu_flags() if flags is None else flags)
     running = [b.get("architecture") for b in blas if b.get("internal_api") == "openblas"]
     if forced and best and any(arch and arch.lower() != best.lower() for arch in running):
         settings = " ".join(f"{k}={v}" for k, v in forced.items())
@@ -150,13 +156,13 @@ def environment_warnings(threads: int, blas: list[dict]) -> list[str]:
             f"{' '.join(f'{k}={v}' for k, v in forced.items())} is set: OpenBLAS's kernel or blocking is forced"
         )
     cores = available_cores()
-    load = os.getloadavg()[0]
+    load = os.getloadavg()[0] if load is None else load
     if load > 0.5 * cores:
         warnings.append(
             f"load average {load:.2f} at start on {cores} cores (above 0.5 per core): timings will be noisy"
         )
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        value = os.environ.get(name, "")
+        value = environ.get(name, "")
         if value.isdigit() and int(value) > cores:
             warnings.append(f"{name}={value} asks for more threads than the {cores} cores this process may use")
     if threads > cores:

@@ -154,3 +154,18 @@ def test_shards_partition_whole_configurations():
     for bad in ("0/2", "3/2", "a/b", "2"):
         with pytest.raises(ValueError, match="--shard: expected K/N"):
             parse_shard(bad)
+
+
+def test_environment_warnings_name_the_forced_kernel_the_load_and_the_threads():
+    from bench.policy import available_cores, environment_warnings
+
+    blas = [{"internal_api": "openblas", "architecture": "Haswell"}]
+    avx512 = {"avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq"}
+    forced = {"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "1048576", "OMP_NUM_THREADS": "64"}
+    warnings = environment_warnings(1, blas, environ=forced, flags=avx512, load=9.0)
+    assert any("OPENBLAS_CORETYPE=Haswell" in w and "supports SkylakeX" in w and "env -u" in w for w in warnings)
+    assert any(w.startswith("load average 9.00") for w in warnings)
+    assert any("OMP_NUM_THREADS=64" in w for w in warnings)
+    assert environment_warnings(1, [{"internal_api": "openblas", "architecture": "SkylakeX"}], environ={},
+                                flags=avx512, load=0.0) == []  # fmt: skip
+    assert available_cores() >= 1

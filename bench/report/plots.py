@@ -18,6 +18,7 @@ PLOTS = {
     "speedup": ("speedup-vs-width.png", "Speed-up against numpy-hadamard (95 % intervals)"),
     "grad_over_forward": ("grad-over-forward.png", "Gradient ÷ forward (J/F)"),
     "tax": ("autograd-tax.png", "Autograd tax: autodiff ÷ the same framework by hand"),
+    "kernel": ("kernel-speed.png", "Kernel speed: the seed's equations in torch and JAX against numpy-hadamard"),
     "train": ("train-time-per-step.png", "Training: time per SGD step"),
     "memory": ("memory-diag-vs-hadamard.png", "Peak memory: diagonal Jacobians against Hadamard"),
 }
@@ -83,6 +84,9 @@ def figures(ctx: Context) -> dict:
         ]
         if taxed:
             made["tax"] = _figure(pd.DataFrame(taxed), _lines("median"), "autodiff time / manual time", logy=False)
+        manual = gradient[gradient["backend"].isin({b.manual for b in REGISTRY.values() if b.manual})]
+        if not manual.empty:
+            made["kernel"] = _figure(manual, _lines("speedup", interval=True), f"speed-up vs {REFERENCE}")
         memory = gradient[gradient["backend"].isin(["numpy-diag", "numpy-hadamard"])]
         if not memory.empty:
             column = (
@@ -105,7 +109,7 @@ def save_plots(ctx: Context, out: Path) -> list[str]:
     made = figures(ctx)
     for key, fig in made.items():
         rendered, buffer = io.BytesIO(), io.BytesIO()
-        fig.savefig(rendered, format="png", dpi=80)
+        fig.savefig(rendered, format="png", dpi=72)
         plt.close(fig)
         # A palette of 64 colours holds these line plots: a third of the bytes of full colour.
         Image.open(rendered).convert("RGB").quantize(64).save(buffer, format="png", optimize=True)
