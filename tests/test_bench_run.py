@@ -52,7 +52,11 @@ def smoke_run(tmp_path_factory) -> Path:
 
 def test_run_folder_is_compact_and_every_row_follows_the_schema(smoke_run):
     names = {p.name for p in smoke_run.iterdir()}
-    plots = {file for file, _ in report.PLOTS.values()} - {"grad-over-forward.png", "autograd-tax.png", "kernel-speed.png"}
+    plots = {file for file, _ in report.PLOTS.values()} - {
+        "grad-over-forward.png",
+        "autograd-tax.png",
+        "kernel-speed.png",
+    }
     assert {"benchmarks.json", "samples.npz", "benchmarks.csv.gz", "summary.md", "index.html"} | plots <= names
     data = json.loads((smoke_run / "benchmarks.json").read_text())
     # 2 backends x 2 rounds x (4 gradient configurations + 6 training configurations)

@@ -109,7 +109,7 @@ def save_plots(ctx: Context, out: Path) -> list[str]:
     made = figures(ctx)
     for key, fig in made.items():
         rendered, buffer = io.BytesIO(), io.BytesIO()
-        fig.savefig(rendered, format="png", dpi=72)
+        fig.savefig(rendered, format="png", dpi=80)
         plt.close(fig)
         # A palette of 64 colours holds these line plots: a third of the bytes of full colour.
         Image.open(rendered).convert("RGB").quantize(64).save(buffer, format="png", optimize=True)

@@ -273,15 +273,22 @@ def section_skipped(ctx: Context) -> str:
 
 
 def section_noise(ctx: Context) -> str:
+    """Per (configuration, backend): how many rounds were too noisy, or ran below the floor."""
     rows = ctx.rows
-    noisy = rows[rows["spread"] > SPREAD_LIMIT]
-    below = rows[rows["floor_share"] > 1 / BELOW_FLOOR]
-    show = lambda t: t[["config", "backend", "round", "median", "spread", "floor_share"]].assign(  # noqa: E731
-        median=t["median"].map(fmt_time), spread=t["spread"].map(lambda v: f"{v:.0%}"),
-        floor_share=t["floor_share"].map(lambda v: f"{v:.2f}"))  # fmt: skip
+
+    def summary(flagged: pd.DataFrame, column: str, fmt) -> pd.DataFrame:
+        if flagged.empty:
+            return flagged
+        grouped = flagged.groupby(["config", "backend"], sort=False)
+        return pd.DataFrame({"rounds": grouped.size().astype(str) + f" of {ctx.bench.get('rounds', '?')}",
+                             f"worst {column}": grouped[column].max().map(fmt),
+                             "median": grouped["median"].median().map(fmt_time)}).reset_index()  # fmt: skip
+
+    noisy = summary(rows[rows["spread"] > SPREAD_LIMIT], "spread", lambda v: f"{v:.0%}")
+    below = summary(rows[rows["floor_share"] > 1 / BELOW_FLOOR], "floor_share", lambda v: f"{v:.2f}")
     return "\n".join(["## Rows too noisy to trust", "",
                       f"Rows whose interquartile range exceeds {SPREAD_LIMIT:.0%} of the median (the machine is shared): "
-                      "their intervals are wide; compare with care.", "", markdown(show(noisy), index=False), "",
+                      "their intervals are wide; compare with care.", "", markdown(noisy, index=False), "",
                       f"Rows more than {1 - BELOW_FLOOR:.0%} faster than their matrix-multiply floor (a measurement error: "
                       "no correct backend runs below the fastest library's products):", "",
-                      markdown(show(below), index=False), ""])  # fmt: skip
+                      markdown(below, index=False), ""])  # fmt: skip
