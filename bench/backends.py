@@ -110,9 +110,12 @@ def _framework_gradient(framework: str, manual: bool = False, jit: bool = True):
         extra = {} if framework == "torch" else {"jit": jit}
         start = time.perf_counter()
         run = mirror.gradient_function(p, x, t, activation, manual=manual, **extra)
+        compile_s = time.perf_counter() - start if framework == "jax" and jit else None  # the gradient's compile alone
         forward = mirror.forward_function(p, x, t, activation, **extra)
-        compile_s = time.perf_counter() - start if framework == "jax" and jit else None
-        return Prepared(run, mirror.to_numpy, forward, compile_s)
+        peak = getattr(run, "peak_bytes", None)  # JAX: the compiled program's own memory account
+        return Prepared(
+            run, mirror.to_numpy, forward, compile_s, peak, "jax compiled memory_analysis" if peak else None
+        )
 
     return prepare
 

@@ -82,10 +82,18 @@ def compile_ahead(f, *args):
 
 
 def gradient_function(params, x, t, activation="tanh", clip=None, manual=False, jit=True):
+    """The call, and (as its ``peak_bytes``) XLA's account of the compiled program's memory."""
     args = to_device(params, x, t)
     f = value_and_grad(activation_names(activation, len(params)), clip, manual)
     compiled = compile_ahead(f, *args) if jit else f
-    return lambda: jax.block_until_ready(compiled(*args))
+
+    def run():
+        return jax.block_until_ready(compiled(*args))
+
+    memory = compiled.memory_analysis() if jit else None
+    run.peak_bytes = None if memory is None else (memory.argument_size_in_bytes + memory.output_size_in_bytes
+                                                  + memory.temp_size_in_bytes - memory.alias_size_in_bytes)  # fmt: skip
+    return run
 
 
 def forward_function(params, x, t, activation="tanh", jit=True):
