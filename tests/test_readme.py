@@ -24,3 +24,12 @@ def test_ci_runs_the_readme_test_command():
 def test_readme_benchmark_command_runs_the_benchmarks():
     command = readme_commands()[0]
     assert "pytest --benchmark-only" in command and "pip install" in command
+
+
+def test_readme_names_every_backend_of_the_registry():
+    """README's option table lists the backends by hand: this keeps it equal to the registry."""
+    from bench.backends import REGISTRY
+
+    text = (ROOT / "README.md").read_text()
+    missing = [name for name in REGISTRY if f"`{name}`" not in text]
+    assert not missing, f"README.md does not name {missing}"
