@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 import reference_impl as ri
+from reference_impl import demo
 
-SEED_SIZES = (1, 16, 16, 1)  # the seed's network, fitting 0.8 sin(x) on 64 samples
+SEED_SIZES = tuple(demo.SIZES)  # the seed's network, fitting 0.8 sin(x) on 64 samples
 SEED_SAMPLES, SEED_LR, SEED_CLIP = 64, 0.1, 0.005
 
 
@@ -130,9 +131,9 @@ def make_data(sizes, batch: int, dtype, seed: int = 0):
 
 
 def sine_task(samples: int = SEED_SAMPLES, dtype=np.float64):
-    """The seed's task: x evenly spaced on [-pi, pi], one column per sample, t = 0.8 sin(x)."""
-    x = np.linspace(-np.pi, np.pi, samples).reshape(1, -1)
-    return x.astype(dtype), (0.8 * np.sin(x)).astype(dtype)
+    """The seed's task (``reference_impl.demo``'s, x on [-pi, pi], t = 0.8 sin(x)) in ``dtype``."""
+    x, t = demo.sine_task(samples)
+    return x.astype(dtype), t.astype(dtype)
 
 
 def make_problem(config: Config, seed: int = 0) -> Problem:
