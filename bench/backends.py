@@ -11,6 +11,7 @@ module in ``frameworks/``); the report, the nox sessions, the tests and README r
 
 from __future__ import annotations
 
+import importlib.util
 import time
 import warnings
 from collections.abc import Callable
@@ -200,6 +201,13 @@ def framework_missing(backend: Backend) -> str | None:
     except frameworks.FrameworkMissing as exc:
         return str(exc)
     return None
+
+
+def framework_not_installed(backend: Backend) -> str | None:
+    """Whether the framework's package is installed at all, found without importing it (cheap at configure)."""
+    if backend.framework == "numpy" or importlib.util.find_spec(backend.framework) is not None:
+        return None
+    return f"{backend.framework} is not installed: pip install -e '.[{backend.framework}]'"
 
 
 def select(names: str | None) -> list[Backend]:

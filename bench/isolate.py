@@ -64,6 +64,11 @@ def child_command(config: pytest.Config, nodeid: str, json_path: Path) -> list[s
             "-p", "no:cacheprovider", "--benchmark-json", str(json_path)]  # fmt: skip
 
 
+def skip_file(json_path: Path) -> Path:
+    """Where a child that skipped its row leaves the reason (it writes no JSON then)."""
+    return json_path.with_suffix(".skipped")
+
+
 def run_child(item: pytest.Item, backend: str) -> tuple[float, int, dict]:
     """Time one row in a fresh subprocess, right before the in-process row: both see the same
     machine state, so their ratio shows the effect of the shared process, not of drifting load.
@@ -71,8 +76,14 @@ def run_child(item: pytest.Item, backend: str) -> tuple[float, int, dict]:
     config = item.config
     with tempfile.TemporaryDirectory(prefix="isolate-") as tmp:
         json_path = Path(tmp) / "row.json"
-        done = subprocess.run(child_command(config, item.nodeid, json_path), cwd=config.rootpath,
-                              capture_output=True, text=True)  # fmt: skip
+        timeout = config.getoption("row_timeout")
+        try:
+            done = subprocess.run(child_command(config, item.nodeid, json_path), cwd=config.rootpath,
+                                  capture_output=True, text=True, timeout=timeout)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"isolated run of {item.nodeid} passed --row-timeout ({timeout:g} s) and was stopped")
+        if done.returncode == 0 and skip_file(json_path).exists():  # the child skipped: so does the parent
+            pytest.skip(skip_file(json_path).read_text())
         if done.returncode != 0 or not json_path.exists():
             raise RuntimeError(f"isolated run of {item.nodeid} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
         row = json.loads(json_path.read_text())["benchmarks"][0]

@@ -22,10 +22,12 @@ import pytest
 
 import reference_impl as ri
 
-from . import backends, machine, policy
+from . import backends, isolate, machine, policy
 from .config import GRIDS
 from .plan import parse_shard
 from .session import BenchSession
+
+STAGING_PREFIX = ".incomplete-"  # a run being written (hidden: the index lists no dot-folder)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,6 +53,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="glibc allocator policy: default (as a user's process has it) or reuse (freed memory kept)")  # fmt: skip
     group.addoption("--isolate", action="store_true",
                     help="also time each row in a fresh subprocess of its own and compare with the in-process time")  # fmt: skip
+    group.addoption("--row-timeout", type=float, default=300.0, metavar="S",
+                    help="hard limit in seconds on one row in a subprocess (--isolate): past it the row fails")  # fmt: skip
     group.addoption("--diag-budget-gib", type=float, default=2.0,
                     help="numpy-diag refuses configurations whose diagonal Jacobians need more memory (GiB)")  # fmt: skip
     group.addoption("--activation", choices=sorted(ri.ACTIVATIONS), default="tanh", help="activation of every layer")
@@ -84,10 +88,20 @@ def pytest_configure(config: pytest.Config) -> None:
         shard = parse_shard(option("shard"))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
+    notes = []
+    if not any(b.reference for b in chosen):  # every speed-up is measured against it, in the same run
+        chosen.insert(0, backends.REGISTRY[backends.REFERENCE])
+        notes.append(f"{backends.REFERENCE} added to --backends: every speed-up is measured against it")
+    if option("backends") is not None:  # asked for by name: a missing framework is refused now, not row by row
+        missing = [f"{b.name} ({reason})" for b in chosen if (reason := backends.framework_not_installed(b))]
+        if missing:
+            raise pytest.UsageError(f"--backends: not installed here: {', '.join(missing)}")
     usable = policy.available_cores()
     threads = usable if option("threads") is None else option("threads")
     if not 1 <= threads <= usable:
         raise pytest.UsageError(f"--threads: expected 1 to {usable} (the cores this process may use), got {threads}")
+    if option("row_timeout") <= 0:
+        raise pytest.UsageError(f"--row-timeout: expected a positive number of seconds, got {option('row_timeout')}")
     if option("diag_budget_gib") <= 0:
         raise pytest.UsageError("--diag-budget-gib: expected a positive number of GiB")
     rounds = grid.rounds if option("rounds") is None else option("rounds")
@@ -97,6 +111,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION] = BenchSession(
         grid_name, grid, option("activation"), chosen, rounds, seed, shard, threads, option("malloc"),
         int(option("diag_budget_gib") * 2**30), option("isolate"), option("isolate_child"), option("backends") is not None,
+        warnings=notes,
     )  # fmt: skip
     if is_benchmarking(config) and hasattr(config.option, "benchmark_max_time"):
         if not _given(config, "--benchmark-max-time"):
@@ -110,7 +125,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.benchmark_disable = True
     if is_benchmarking(config) and not option("isolate_child"):
         session = session_of(config)
-        session.run = new_run(option("results_dir"))
+        try:  # before any timing: a run that cannot be saved is refused, not measured and lost
+            session.run = new_run(option("results_dir"))
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"--results-dir: cannot create a run folder in {option('results_dir')} ({exc.strerror or exc})"
+            ) from None
         if option("benchmark_json") is None:
             config.option.benchmark_json = session.run[1] / "benchmarks.json"
 
@@ -121,7 +141,7 @@ def new_run(results: Path) -> tuple[str, Path]:
     results.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, 100):
         run_id = stamp if attempt == 1 else f"{stamp}-{attempt}"
-        staging = results / f".incomplete-{run_id}"
+        staging = results / f"{STAGING_PREFIX}{run_id}"
         if (results / run_id).exists():
             continue
         try:
@@ -192,7 +212,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     bench = session_of(session.config)
     if bench.is_child or not is_benchmarking(session.config):
         return
-    bench.warnings = policy.environment_warnings(bench.threads, policy.blas_info())
+    bench.warnings += policy.environment_warnings(bench.threads, policy.blas_info())
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     for line in bench.warnings if reporter else ():
         reporter.write_line(f"warning: {line}", yellow=True)
@@ -202,6 +222,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """After pytest-benchmark wrote the JSON: compact it, add the report, rename the run into place."""
     bench = session_of(session.config)
+    if bench.is_child and bench.skipped:  # --isolate: the parent skips its row with the child's reason
+        isolate.skip_file(Path(session.config.getoption("benchmark_json"))).write_text(bench.skipped[0]["reason"])
     if not bench.run:
         return
     run_id, staging = bench.run
@@ -218,20 +240,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     from . import report
 
-    try:
-        report.compact_run(staging)
-        report.write_report(staging)
-    except Exception:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter:
-            reporter.write_line(
-                f"the report failed: the raw results stay in {staging}/ (python -m bench.report {staging})"
-            )
-        raise
+    # The measurements first: compacted and renamed into place before any table is made, so a
+    # report that fails (or a kill during it) loses no timing; the report is rebuilt from them.
+    report.compact_run(staging)
     results = session.config.getoption("results_dir")
     os.rename(staging, results / run_id)  # atomic; refuses to replace an existing run
-    report.write_index(results)
     bench.saved = results / run_id
+    try:
+        report.write_report(bench.saved)
+    except Exception as exc:  # noqa: BLE001 (any failure: the run is saved, say how to rebuild its report)
+        bench.report_error = f"{type(exc).__name__}: {exc}"
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    report.write_index(results)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
@@ -242,6 +262,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             terminalreporter.write_line(line, yellow=True)
     if bench.saved:
         terminalreporter.section("results")
-        terminalreporter.write_line(
-            f"saved {bench.saved}/ (index.html, summary.md, benchmarks.csv.gz, benchmarks.json, samples.npz, plots)"
-        )
+        if bench.report_error:
+            terminalreporter.write_line(
+                f"saved the measurements in {bench.saved}/ (benchmarks.json, samples.npz), but the report failed: "
+                f"{bench.report_error}\nrebuild it with: python -m bench.report {bench.saved}",
+                red=True,
+            )
+        else:
+            terminalreporter.write_line(
+                f"saved {bench.saved}/ (index.html, summary.md, benchmarks.csv.gz, benchmarks.json, samples.npz, plots)"
+            )

@@ -44,7 +44,8 @@ class BenchSession:
     skipped: list[dict] = field(default_factory=list)
     started: set[str] = field(default_factory=set)  # frameworks whose runtime this process started
     current: ConfigData | None = None
-    saved: Path | None = None
+    saved: Path | None = None  # the run folder, once the measurements are in place
+    report_error: str | None = None  # the report failed: the run keeps its measurements
 
     def cases(self, task: str) -> list[Case]:
         configs = self.grid.configs(self.activation)

@@ -148,22 +148,70 @@ def test_compare_flags_a_real_change_and_fails_above_threshold(smoke_run, tmp_pa
 
 
 def test_second_run_never_touches_the_first_and_interrupt_saves_nothing(smoke_run):
+    """Deterministic: the SIGINT is sent once the first row has passed, into a run that takes many
+    minutes (2 s a row on the default grid), so however late it comes it lands mid-run."""
     results = smoke_run.parent
     before = {p: p.read_bytes() for p in smoke_run.iterdir()}
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-p", "no:cacheprovider",
-               f"--results-dir={results}", "--grid", "default", "--backends", "numpy-diag"]  # fmt: skip
+    command = [sys.executable, "-m", "pytest", "--benchmark-only", "-v", "-p", "no:cacheprovider",
+               f"--results-dir={results}", "--grid", "default", "--backends", "numpy-diag",
+               "--benchmark-max-time=2", "--benchmark-min-rounds=3"]  # fmt: skip
     child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while not any(p.name.startswith(".incomplete-") for p in results.iterdir()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(3)  # well inside the default grid's rows
+    lines = []
+    for line in child.stdout:  # blocks until the child writes; it writes PASSED after each row
+        lines.append(line)
+        if " PASSED" in line:
+            break
+    assert any(p.name.startswith(".incomplete-") for p in results.iterdir())  # the run is being written
     child.send_signal(signal.SIGINT)
-    output, _ = child.communicate(timeout=120)
+    output = "".join(lines) + child.communicate(timeout=120)[0]
     assert "not saved (interrupted)" in output, output[-2000:]
     assert runs(results) == [smoke_run]
     assert not any(p.name.startswith(".incomplete-") for p in results.iterdir())
     assert {p: p.read_bytes() for p in smoke_run.iterdir()} == before
+
+
+ONE_ROW = ["--grid", "smoke", "--rounds", "1", "-k", "gradient and w16 and float64"]
+
+
+def test_a_run_left_behind_or_damaged_never_stops_a_new_run(tmp_path):
+    """A crashed run's staging folder and a damaged run folder: the next run is saved and indexed."""
+    (tmp_path / ".incomplete-20200101T000000Z-x").mkdir(parents=True)
+    (tmp_path / ".incomplete-20200101T000000Z-x" / "benchmarks.json").write_text("{half a file")
+    (tmp_path / "20200102T000000Z-x").mkdir()
+    (tmp_path / "20200102T000000Z-x" / "benchmarks.json").write_text("{damaged")
+    done = run_benchmarks(tmp_path, *ONE_ROW, "--backends", "numpy-hadamard")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (new,) = [p for p in runs(tmp_path) if p.name != "20200102T000000Z-x"]
+    index = (tmp_path / "README.md").read_text()
+    assert new.name in index and "20200102T000000Z-x" in index and "damaged" in index
+    assert ".incomplete-" not in index
+
+
+def test_a_failing_report_keeps_the_measurements_and_says_how_to_rebuild(tmp_path):
+    done = run_benchmarks(tmp_path, *ONE_ROW, "--backends", "numpy-hadamard", "-p", "tests.plugins.failing_report")
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    (run,) = runs(tmp_path)
+    assert {"benchmarks.json", "samples.npz"} <= {p.name for p in run.iterdir()}
+    assert "injected report failure" in done.stdout and f"python -m bench.report {run}" in done.stdout
+    assert report.__main__.main([str(run)]) == 0  # rebuilt from the saved files alone
+    assert (run / "summary.md").is_file()
+
+
+def test_a_selection_without_the_reference_gets_it_and_says_so(tmp_path):
+    run = the_run(tmp_path, *ONE_ROW, "--backends", "numpy-diag")
+    data = json.loads((run / "benchmarks.json").read_text())
+    assert {b["extra_info"]["backend"] for b in data["benchmarks"]} == {"numpy-hadamard", "numpy-diag"}
+    assert "numpy-hadamard added to --backends" in (run / "summary.md").read_text()
+    assert "× [" in (run / "summary.md").read_text()
+
+
+def test_an_isolated_row_that_skips_is_a_skip_not_an_error(tmp_path):
+    """numpy-diag over its memory budget skips in the child; the parent skips with the same reason."""
+    done = run_benchmarks(tmp_path, *ONE_ROW, "--backends", "numpy-diag", "--isolate", "--diag-budget-gib", "1e-9", "-rs")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "memory budget" in done.stdout or "budget" in done.stdout
+    assert "failed" not in done.stdout.lower().split("short test summary")[-1]
 
 
 @pytest.mark.parametrize(
@@ -175,6 +223,8 @@ def test_second_run_never_touches_the_first_and_interrupt_saves_nothing(smoke_ru
         (["--diag-budget-gib", "-1"], "--diag-budget-gib: expected a positive number"),
         (["--rounds", "0"], "--rounds: expected a positive integer"),
         (["--shard", "3/2"], "--shard: expected K/N"),
+        (["--row-timeout", "0"], "--row-timeout: expected a positive number"),
+        (["--results-dir=/proc/no-such-dir"], "--results-dir: cannot create a run folder in /proc/no-such-dir"),
     ],
 )
 def test_bad_options_are_usage_errors_and_write_nothing(tmp_path, args, message):

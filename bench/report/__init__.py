@@ -99,26 +99,36 @@ def headline(ctx: Context) -> str:
     return text
 
 
-def write_index(results: Path) -> Path:
-    """results/README.md: every saved run, newest first."""
-    rows = []
-    for run_dir in sorted(
-        (p for p in Path(results).iterdir() if p.is_dir() and (p / "benchmarks.json").is_file()), reverse=True
-    ):
+def _index_row(run_dir: Path) -> dict:
+    """One line of the index. A run this version cannot read still gets its line, saying why."""
+    try:
+        ctx = context(load_run(run_dir))
+        run, headline_text = ctx.run, headline(ctx)
+    except Exception as exc:  # noqa: BLE001 (an older schema, a damaged file: never stop the index)
         try:
-            ctx = context(load_run(run_dir))
-            run, headline_text = ctx.run, headline(ctx)
-        except ReportError:  # a run of an older schema: its own summary.md stays as it was written
             run = json.loads((run_dir / "benchmarks.json").read_text())
-            headline_text = "an older version of the suite (one round, no intervals): see its summary.md"
-        bench = run["machine_info"].get("autograd_bench", {})
-        rows.append({"run": f"[{run_dir.name}]({run_dir.name}/summary.md)"
-                            + (f" ([page]({run_dir.name}/index.html))" if (run_dir / "index.html").is_file() else ""),
-                     "date (UTC)": run.get("datetime", "–")[:19],
-                     "machine": f"{bench.get('cpu_model', '–')}, {bench.get('cores', '–')} cores",
-                     "grid": bench.get("grid", "–"), "rounds": str(bench.get("rounds", 1)),
-                     "allocator": (bench.get("thread_policy") or {}).get("malloc", "–"),
-                     "size": f"{sum(f.stat().st_size for f in run_dir.iterdir()) / 2**20:.2f} MiB", "headline": headline_text})  # fmt: skip
+            run["machine_info"]["autograd_bench"]  # noqa: B018 (a run of this suite at all)
+            headline_text = f"not readable by this version ({type(exc).__name__}): see its summary.md"
+        except Exception:  # noqa: BLE001
+            run, headline_text = {"machine_info": {}}, f"damaged: {str(exc)[:120]}"
+    bench = run["machine_info"].get("autograd_bench", {})
+    link = f"[{run_dir.name}]({run_dir.name}/summary.md)" if (run_dir / "summary.md").is_file() else run_dir.name
+    if not (run_dir / "summary.md").is_file():
+        headline_text = f"no report yet (python -m bench.report {run_dir}); " + headline_text
+    return {"run": link + (f" ([page]({run_dir.name}/index.html))" if (run_dir / "index.html").is_file() else ""),
+            "date (UTC)": str(run.get("datetime", "–"))[:19],
+            "machine": f"{bench.get('cpu_model', '–')}, {bench.get('cores', '–')} cores",
+            "grid": bench.get("grid", "–"), "rounds": str(bench.get("rounds", 1)),
+            "allocator": (bench.get("thread_policy") or {}).get("malloc", "–"),
+            "size": f"{sum(f.stat().st_size for f in run_dir.iterdir()) / 2**20:.2f} MiB", "headline": headline_text}  # fmt: skip
+
+
+def write_index(results: Path) -> Path:
+    """results/README.md: every saved run, newest first. Hidden folders (a run being written, or
+    one a crash left behind) are not runs."""
+    run_dirs = sorted((p for p in Path(results).iterdir()
+                       if p.is_dir() and not p.name.startswith(".") and (p / "benchmarks.json").is_file()), reverse=True)  # fmt: skip
+    rows = [_index_row(run_dir) for run_dir in run_dirs]
     text = "\n".join(["# Benchmark runs", "",
                       "Written at the end of every `pytest --benchmark-only` run; one folder per run, never overwritten.", "",
                       "A run folder is kept small enough to commit (a default run with every round: about 1.5 MB, where the "
@@ -130,9 +140,7 @@ def write_index(results: Path) -> Path:
                       "- `benchmarks.csv.gz`: the tidy table, gzipped (`pandas.read_csv` reads it as it is);",
                       "- `summary.md`, `index.html` (the same run as a page, showing the PNG plots beside it; PNGs in a "
                       "64-colour palette).", "",
-                      "`python -m bench.report compact RUN_DIR` converts an older run the same way (the two runs of "
-                      "2026-11-29 were converted so: 12.3 and 13.1 MiB to 1.4 MiB each, their CSV gzipped; their "
-                      "summaries are as that version wrote them).", "",
+                      "`python -m bench.report compact RUN_DIR` converts an older run the same way.", "",
                       markdown(pd.DataFrame(rows), index=False), ""])  # fmt: skip
     path = Path(results) / "README.md"
     write_atomic(path, text)

@@ -58,7 +58,8 @@ def speedups(df: pd.DataFrame, samples: dict[str, np.ndarray]) -> pd.DataFrame:
             )
             rows.append({"config": config, "backend": backend, "speedup": point, "low": low, "high": high,
                          "call": "reference" if backend == REFERENCE else call(low, high), "paired_rounds": len(paired)})  # fmt: skip
-    return pd.DataFrame(rows)
+    # The columns even when no row is paired with the reference (a run without it): no speed-ups, same table.
+    return pd.DataFrame(rows, columns=["config", "backend", "speedup", "low", "high", "call", "paired_rounds"])
 
 
 def fmt_speedup(point: float, low: float, high: float, is_tie: bool | None = None) -> str:
