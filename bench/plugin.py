@@ -248,7 +248,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     bench.saved = results / run_id
     try:
         report.write_report(bench.saved)
-    except Exception as exc:  # noqa: BLE001 (any failure: the run is saved, say how to rebuild its report)
+    except Exception as exc:  # any failure: the run is saved, say how to rebuild its report
         bench.report_error = f"{type(exc).__name__}: {exc}"
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     report.write_index(results)

@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -208,7 +207,9 @@ def test_a_selection_without_the_reference_gets_it_and_says_so(tmp_path):
 
 def test_an_isolated_row_that_skips_is_a_skip_not_an_error(tmp_path):
     """numpy-diag over its memory budget skips in the child; the parent skips with the same reason."""
-    done = run_benchmarks(tmp_path, *ONE_ROW, "--backends", "numpy-diag", "--isolate", "--diag-budget-gib", "1e-9", "-rs")
+    done = run_benchmarks(
+        tmp_path, *ONE_ROW, "--backends", "numpy-diag", "--isolate", "--diag-budget-gib", "1e-9", "-rs"
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "memory budget" in done.stdout or "budget" in done.stdout
     assert "failed" not in done.stdout.lower().split("short test summary")[-1]

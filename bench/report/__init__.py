@@ -104,12 +104,12 @@ def _index_row(run_dir: Path) -> dict:
     try:
         ctx = context(load_run(run_dir))
         run, headline_text = ctx.run, headline(ctx)
-    except Exception as exc:  # noqa: BLE001 (an older schema, a damaged file: never stop the index)
+    except Exception as exc:  # an older schema, a damaged file: never stop the index
         try:
             run = json.loads((run_dir / "benchmarks.json").read_text())
-            run["machine_info"]["autograd_bench"]  # noqa: B018 (a run of this suite at all)
+            run["machine_info"]["autograd_bench"]  # a run of this suite at all?
             headline_text = f"not readable by this version ({type(exc).__name__}): see its summary.md"
-        except Exception:  # noqa: BLE001
+        except Exception:
             run, headline_text = {"machine_info": {}}, f"damaged: {str(exc)[:120]}"
     bench = run["machine_info"].get("autograd_bench", {})
     link = f"[{run_dir.name}]({run_dir.name}/summary.md)" if (run_dir / "summary.md").is_file() else run_dir.name
