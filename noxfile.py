@@ -1,39 +1,26 @@
 """Sessions per backend: ``nox -l`` lists them, extra arguments go to pytest (``nox -s "tests(torch)" -- -x``).
 
-The backends, their frameworks and extras come from the registry (``bench/backends.py``): a new
-backend needs no edit here. The registry is read without importing it, since the environment
-nox itself runs in need not have NumPy.
+The backends, their frameworks and extras come from the registry's static facts
+(``bench/registry.py``, plain data that imports nothing): a new backend needs no edit here.
 """
 
 from __future__ import annotations
 
-import ast
+import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import nox
 
-
-def read_registry() -> dict[str, SimpleNamespace]:
-    """name -> (framework, reference): the literal arguments of every ``Backend(...)`` entry."""
-    entries = {}
-    for node in ast.walk(ast.parse(Path(__file__).with_name("bench").joinpath("backends.py").read_text())):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Backend":
-            name, framework = (arg.value for arg in node.args[:2])
-            reference = any(k.arg == "reference" and k.value.value for k in node.keywords)
-            entries[name] = SimpleNamespace(framework=framework, reference=reference)
-    return entries
-
-
-REGISTRY = read_registry()
+sys.path.insert(0, str(Path(__file__).parent))  # nox's own environment has no NumPy: registry.py needs none
+from bench.registry import FRAMEWORKS, REFERENCE, REGISTRY
 
 nox.needs_version = ">=2024.4.15"
 nox.options.sessions = ["tests(all)", "lint"]
 
-FRAMEWORKS = sorted({b.framework for b in REGISTRY.values()} - {"numpy"})
+EXTRAS = sorted(f.extra for f in FRAMEWORKS.values() if f.extra)
 # Each framework's tests alone (cross-checks of the others skip themselves), NumPy alone, and all.
-TEST_SETS = {"numpy": [], **{name: [name] for name in FRAMEWORKS}, "all": FRAMEWORKS}
-BENCH_BACKENDS = [name for name, b in REGISTRY.items() if not b.reference]
+TEST_SETS = {"numpy": [], **{extra: [extra] for extra in EXTRAS}, "all": EXTRAS}
+BENCH_BACKENDS = [name for name, b in REGISTRY.items() if not b.reference]  # opt-in ones too: named, they run
 
 
 @nox.session(python="3.11")
@@ -55,11 +42,10 @@ def bench_all(session: nox.Session) -> None:
 @nox.parametrize("backend", BENCH_BACKENDS, ids=BENCH_BACKENDS)
 def bench_backend(session: nox.Session, backend: str) -> None:
     """One backend against the numpy-hadamard reference."""
-    framework = REGISTRY[backend].framework
-    session.install("-e", f".[bench{'' if framework == 'numpy' else ',' + framework}]")
-    reference = next(name for name, b in REGISTRY.items() if b.reference)
+    extra = FRAMEWORKS[REGISTRY[backend].framework].extra
+    session.install("-e", f".[bench{',' + extra if extra else ''}]")
     session.run(
-        "pytest", "--benchmark-only", "--grid", "default", "--backends", f"{reference},{backend}", *session.posargs
+        "pytest", "--benchmark-only", "--grid", "default", "--backends", f"{REFERENCE},{backend}", *session.posargs
     )
 
 

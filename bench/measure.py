@@ -29,14 +29,15 @@ def _prepare(bench: BenchSession, case: Case):
     config, backend = case.config, case.backend
     data = bench.data(config)
     if backend.name not in data.prepared:
-        make = backend.gradient if config.task == "gradient" else backend.train
         options = {"diag_budget_bytes": bench.diag_budget_bytes}
         try:
-            if backend.framework not in bench.started and backend.framework != "numpy":
+            if backend.framework not in bench.started:
                 # Start the framework's runtime once, on a tiny network: its one-off cost is no row's.
-                frameworks.load(backend.framework).gradients(*make_data([2, 2], 1, np.dtype(config.dtype)))
+                module = frameworks.load(backend.framework)
+                bench.process_policy().framework_started(module)
+                module.gradients(*make_data([2, 2], 1, np.dtype(config.dtype)))
                 bench.started.add(backend.framework)
-            data.prepared[backend.name] = make(data.problem, options)
+            data.prepared[backend.name] = backends.prepare(backend, config.task, data.problem, options)
         except backends.BackendUnavailable as exc:
             data.prepared[backend.name] = str(exc)
     prepared = data.prepared[backend.name]
@@ -47,7 +48,7 @@ def _prepare(bench: BenchSession, case: Case):
 
 def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> None:
     config, backend = case.config, case.backend
-    reason = backend.skip_reason(config)
+    reason = backend.skip_reason(config.task, config.width)
     if reason:
         pytest.skip(reason)
     missing = backends.framework_missing(backend)
@@ -90,7 +91,8 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
               activation=config.activation, threads=policy.threads, round=case.round, order_seed=bench.order_seed,
               flops=flops.pass_flops(config), rel_err=error, tolerance=bound, cost=cost, cpu_util=cpu_util,
               compile_s=prepared.compile_s if first_use else None, first_call_s=first_call_s,
-              rss_peak_bytes=rss_peak_bytes, peak_bytes=prepared.peak_bytes, peak_method=prepared.peak_method)  # fmt: skip
+              rss_peak_bytes=rss_peak_bytes, peak_bytes=prepared.compiled_bytes,
+              peak_method="xla memory_analysis" if prepared.compiled_bytes else None)  # fmt: skip
     quick = benchmark.disabled  # plain pytest: every measurement once, as short as it can be
     if config.task == "train":
         row.steps, row.batch_size = config.steps, config.batch_size

@@ -63,7 +63,8 @@ class ProcessPolicy:
     blas: list[dict] = field(default_factory=list)
     torch_threads: int | None = None
     torch_interop_threads: int | None = None
-    _limiter: object = None
+    frameworks: dict = field(default_factory=dict)  # what each framework's set_threads applied
+    _limiters: list = field(default_factory=list)  # threadpoolctl's limits, kept alive for the session
 
     def describe(self) -> dict:
         return {
@@ -73,11 +74,23 @@ class ProcessPolicy:
             "blas": self.blas,
             "torch_threads": self.torch_threads,
             "torch_interop_threads": self.torch_interop_threads,
+            **self.frameworks,
             "jax": f"CPU affinity {self.cores} set before the JAX backend started",
             "env": {
                 k: os.environ[k] for k in sorted(os.environ) if k.startswith(("OMP_", "OPENBLAS_", "MKL_", "XLA_"))
             },
         }
+
+    def framework_started(self, module) -> None:
+        """A framework's first use in the process: its own thread settings (``set_threads`` of its
+        mirror module, where it has one), and the BLAS pools it brought (numba's, through SciPy)
+        limited like NumPy's. Recorded with the policy."""
+        if hasattr(module, "set_threads"):
+            self.frameworks.update(module.set_threads(self.threads))
+        from threadpoolctl import threadpool_limits
+
+        self._limiters.append(threadpool_limits(self.threads, user_api="blas"))
+        self.blas = blas_info()
 
 
 def blas_info() -> list[dict]:
@@ -100,7 +113,7 @@ def apply(threads: int, malloc: str = "default") -> ProcessPolicy:
     from threadpoolctl import threadpool_limits
 
     policy = ProcessPolicy(threads, apply_malloc(malloc), cores)
-    policy._limiter = threadpool_limits(threads, user_api="blas")  # kept alive for the session
+    policy._limiters.append(threadpool_limits(threads, user_api="blas"))
     policy.blas = blas_info()
     for info in policy.blas:
         if info["num_threads"] != threads:

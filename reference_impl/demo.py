@@ -1,7 +1,7 @@
 """The seed's demo: an all-tanh network learns a sinusoid by SGD with clipping.
 
     python -m reference_impl.demo [--steps 3000] [--lr 0.1] [--clip 0.005] [--batch-size B]
-                                  [--out results/demo/sine-fit.png]
+                                  [--out FIGURE (default results/demo/sine-fit[-bB].png)]
 
 Prints the cost as it falls and writes a PNG (target vs fit, cost per step). ``--batch-size 1``
 is the seed's own per-sample loop; the default is full-batch gradient descent. Needs matplotlib
@@ -34,8 +34,14 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--clip", type=float, default=0.005, help="clip every dC/dy[k] to [-c, c]")
     p.add_argument("--batch-size", type=int, default=None, help="samples per SGD step (default: all 64)")
-    p.add_argument("--out", type=Path, default=Path("results/demo/sine-fit.png"))
+    p.add_argument("--out", type=Path, default=None,
+                   help="the figure (default: results/demo/sine-fit.png, or sine-fit-b<B>.png for --batch-size B)")  # fmt: skip
     return p
+
+
+def default_figure(batch_size: int | None) -> Path:
+    """One figure per batch size: a b = 1 run never overwrites the full-batch one."""
+    return Path("results/demo") / f"sine-fit{'' if batch_size is None else f'-b{batch_size}'}.png"
 
 
 def print_history(history: np.ndarray) -> None:
@@ -82,8 +88,11 @@ def run(argv, description: str, others=lambda params, x, t, args: {}) -> int:
     except (TypeError, ValueError) as exc:
         parser(description).error(str(exc))
     batch = "full batch" if args.batch_size is None else f"batch size {args.batch_size}"
+    args.out = args.out or default_figure(args.batch_size)
     print(f"network {SIZES}, all tanh, {x.shape[1]} samples, {batch}, lr {args.lr}, clip {args.clip}")
     print_history(history)
+    fit = [float(np.sum((ri.forward(p, x) - t) ** 2)) / (2 * x.shape[1]) for p in (params, trained)]
+    print(f"  cost on all {x.shape[1]} samples: {fit[0]:.6f} before, {fit[1]:.6f} after")  # b = 1: a step sees one
     histories = {"reference (NumPy)": history}
     for name, other in others(params, x, t, args).items():
         histories[name] = other

@@ -23,8 +23,7 @@ def test_flop_model_matches_torch_flop_counter(config):
     torch_mlp = load_framework("torch")
     from torch.utils.flop_counter import FlopCounterMode
 
-    problem = make_problem(config)
-    run = torch_mlp.gradient_function(problem.params, problem.x, problem.t)
+    run = torch_mlp.prepare("gradient", "autodiff", make_problem(config), {}).run
     with FlopCounterMode(display=False) as counter:
         run()
     assert counter.get_total_flops() == flops.pass_flops(config)
@@ -66,12 +65,46 @@ def test_floor_is_the_fastest_library_and_names_it():
 def test_registry_facts_are_consistent():
     registry = backends.REGISTRY
     assert [b.name for b in registry.values() if b.reference] == [backends.REFERENCE] == ["numpy-hadamard"]
+    assert [b.name for b in registry.values() if b.golden] == [backends.GOLDEN] == ["numba-manual"]
     for backend in registry.values():
-        assert backend.framework == "numpy" or backend.framework in frameworks.FRAMEWORKS
-        assert backend.gradient or backend.train, backend.name
-        for other in (backend.eager, backend.manual):
-            assert other is None or registry[other].framework == backend.framework
-    assert {b.manual for b in registry.values() if b.manual} == {"torch-manual", "jax-manual"}
+        assert backend.framework in frameworks.FRAMEWORKS and backend.tasks, backend.name
+        assert backend.form in load_framework(backend.framework).FORMS, backend.name
+        assert backend.eager is None or registry[backend.eager].framework == backend.framework
+        # the autograd tax divides by the same kernels without autodiff: HIPS autograd runs NumPy's
+        manual_framework = backend.manual and registry[backend.manual].framework
+        assert manual_framework in (None, backend.framework) or (backend.framework, manual_framework) == (
+            "autograd",
+            "numpy",
+        )
+    assert {b.manual for b in registry.values() if b.manual} == {
+        "numpy-hadamard",
+        "torch-manual",
+        "jax-manual",
+        "tensorflow-manual",
+    }
+
+
+def test_a_framework_module_owns_its_forms_and_refuses_an_unknown_one():
+    numpy_mlp = frameworks.load("numpy")
+    problem = make_problem(square("gradient", "float64", 8, 2, 4))
+    with pytest.raises(ValueError, match=r"form: numpy has no form 'jit'.*'diag', 'hadamard'"):
+        numpy_mlp.prepare("gradient", "jit", problem, {})
+
+
+def test_a_named_framework_that_is_not_installed_is_found_without_importing_it():
+    absent = backends.Backend("ghost", "numpy", "hadamard", "a test double")
+    assert backends.framework_not_installed(absent) is None
+    import dataclasses
+
+    from bench import registry
+
+    info = dataclasses.replace(registry.FRAMEWORKS["numpy"], imports="no_such_package_here")
+    registry.FRAMEWORKS["ghost-fw"] = info
+    try:
+        message = backends.framework_not_installed(dataclasses.replace(absent, framework="ghost-fw"))
+    finally:
+        del registry.FRAMEWORKS["ghost-fw"]
+    assert message and "ghost-fw is not installed" in message
 
 
 def test_select_rejects_unknown_backends_listing_the_known_ones():
@@ -84,7 +117,7 @@ def test_select_rejects_unknown_backends_listing_the_known_ones():
 def test_diag_over_its_budget_is_refused_by_the_librarys_own_guard():
     problem = make_problem(square("gradient", "float64", 64, 2, 64))
     with pytest.raises(backends.BackendUnavailable, match=r"variant='diag' needs .* budget"):
-        backends.REGISTRY["numpy-diag"].gradient(problem, {"diag_budget_bytes": 1000})
+        backends.prepare(backends.REGISTRY["numpy-diag"], "gradient", problem, {"diag_budget_bytes": 1000})
 
 
 def test_grids_are_the_promised_ones():
@@ -103,14 +136,12 @@ def test_grids_are_the_promised_ones():
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_every_backend_computes_the_reference(name, task, dtype):
     backend = backends.REGISTRY[name]
-    prepare = backend.gradient if task == "gradient" else backend.train
-    if prepare is None:
+    if task not in backend.tasks:
         pytest.skip(f"{name} has no {task} form")
-    if backend.framework != "numpy":
-        load_framework(backend.framework)
+    load_framework(backend.framework)
     config = Config(task, dtype, (6, 24, 24, 3), 8, steps=5 if task == "train" else 0)
     problem = make_problem(config)
-    prepared = prepare(problem, {"diag_budget_bytes": 2**30})
+    prepared = backends.prepare(backend, task, problem, {"diag_budget_bytes": 2**30})
     cost, values = prepared.to_numpy(prepared.run())
     if task == "gradient":
         expected_cost, expected = ri.gradients(problem.params, problem.x, problem.t)

@@ -218,7 +218,7 @@ def test_an_isolated_row_that_skips_is_a_skip_not_an_error(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--backends", "numpy-hadamard,tensorflow"], "unknown backend(s) ['tensorflow']"),
+        (["--backends", "numpy-hadamard,tinygrad"], "unknown backend(s) ['tinygrad']"),
         (["--threads", "0"], "--threads: expected 1 to"),
         (["--threads", "999"], "--threads: expected 1 to"),
         (["--diag-budget-gib", "-1"], "--diag-budget-gib: expected a positive number"),

@@ -37,6 +37,6 @@ def test_jitted_jax_matches(dtype):
     jax_mlp = load_framework("jax")
     params, x, t = problem([5, 16, 16, 2], 7, dtype)
     cost, grads = ri.gradients(params, x, t, activation="tanh")
-    jit_cost, jit_grads = jax_mlp.gradients(params, x, t, activation="tanh", jit=True)
+    jit_cost, jit_grads = jax_mlp.gradients(params, x, t, activation="tanh", form="autodiff")
     assert jit_cost == pytest.approx(cost, rel=gradient_tolerance(dtype))
     assert relative_error(jit_grads, grads) <= gradient_tolerance(dtype)

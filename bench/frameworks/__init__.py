@@ -2,24 +2,42 @@
 
 Every mirror module follows one interface, ``Framework`` below: parameters, data and targets in
 the seed's layout (a batch as columns), the cost C = 1/(2d) sum_i ||t_i - y[L](s_i)||^2, the
-seed's optional clipping of every dC/dy[k], and two ways to the gradients: the framework's
-autodiff, and the seed's three equations written in the framework's ops (``manual=True``). A new
-framework is one module here plus its name in ``FRAMEWORKS``. Modules are imported only when
-used; ``load(name)`` says clearly when a framework is not installed.
+seed's optional clipping of every dC/dy[k], and its ``FORMS``: the ways it gets the gradients
+(its autodiff, the seed's three equations written in its ops, jitted or not, ...). A module owns
+everything that differs between frameworks (conversion, compilation and its timing, blocking on
+asynchronous results), so the registry needs no branch on a framework's name. Modules are
+imported only when used; ``load(name)`` says clearly when a framework is not installed.
 """
 
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Protocol
 
 import numpy as np
 
-FRAMEWORKS = {"torch": "bench.frameworks.torch_mlp", "jax": "bench.frameworks.jax_mlp"}
+from ..registry import FRAMEWORKS
 
 Grads = list[tuple[np.ndarray, np.ndarray]]
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend cannot run this row here (no C++ compiler, over its memory budget, ...)."""
+
+
+@dataclass
+class Prepared:
+    """A backend made ready for one configuration: everything slow happened before this exists."""
+
+    run: Callable[[], object]  # the timed call: gradients, or every training step, finished (blocked on)
+    to_numpy: Callable[[object], tuple[float, Grads]]  # -> (cost, gradients) or (last cost, parameters)
+    forward: Callable[[], object] | None = None  # the cost alone, timed with the same protocol (gradient task)
+    compile_s: float | None = None  # compilation of the timed call alone, where the backend compiles
+    compiled_bytes: int | None = None  # the compiled program's own memory account (XLA), where it has one
 
 
 class Framework(Protocol):
@@ -27,24 +45,17 @@ class Framework(Protocol):
 
     # name -> (sigma, its derivative written through y = sigma(z)), exactly the reference's names
     ACTIVATIONS: Mapping[str, tuple[Callable, Callable]]
+    FORMS: Mapping[str, str]  # form -> what it is, in words
 
-    def gradient_function(self, params, x, t, activation, clip=None, manual=False) -> Callable[[], object]:
-        """A no-argument call returning the framework's (cost, gradients); inputs converted once."""
+    def prepare(self, task: str, form: str, problem, options: Mapping) -> Prepared:
+        """``task`` "gradient" or "train" of ``problem`` (a ``bench.config.Problem``) in ``form``:
+        inputs converted and everything compiled here, outside the timed call."""
 
-    def forward_function(self, params, x, t, activation) -> Callable[[], object]:
-        """A no-argument call returning the cost alone (no gradient bookkeeping)."""
-
-    def to_numpy(self, result) -> tuple[float, Grads]: ...
-
-    def gradients(self, params, x, t, activation="tanh", clip=None, manual=False) -> tuple[float, Grads]:
+    def gradients(self, params, x, t, activation="tanh", clip=None, form="autodiff") -> tuple[float, Grads]:
         """Cost and gradients as NumPy, in the reference's format."""
 
-    def training_function(self, params, x, t, steps, lr, clip, activation, indices, manual=False) -> Callable:
-        """A no-argument call running ``steps`` SGD steps from ``params`` (on the batches ``indices``,
-        None for full batch) and returning (final parameters, cost history) as the framework's arrays."""
-
     def train(self, params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False,
-              seed=0, manual=False) -> tuple[Grads, np.ndarray]:  # fmt: skip
+              seed=0, form="autodiff") -> tuple[Grads, np.ndarray]:  # fmt: skip
         """``reference_impl.train`` in the framework: (new parameters, cost history) as NumPy."""
 
 
@@ -55,11 +66,13 @@ class FrameworkMissing(ImportError):
 def load(name: str) -> ModuleType:
     if name not in FRAMEWORKS:
         raise ValueError(f"framework: unknown name {name!r}, expected one of {sorted(FRAMEWORKS)}")
-    try:
-        importlib.import_module(name)
+    info = FRAMEWORKS[name]
+    try:  # the mirror module imports its framework itself (after any setting it needs first)
+        return importlib.import_module(info.module)
     except ImportError as exc:
-        raise FrameworkMissing(f"{name} is not installed (pip install -e '.[{name}]'): {exc}") from exc
-    return importlib.import_module(FRAMEWORKS[name])
+        if (exc.name or "").split(".")[0] not in (info.imports, "scipy"):  # a bug of ours, not a missing package
+            raise
+        raise FrameworkMissing(f"{name} is not installed (pip install -e '.[{info.extra}]'): {exc}") from exc
 
 
 def activation_names(activation: str | Sequence[str], depth: int) -> tuple[str, ...]:
@@ -71,3 +84,20 @@ def stream_indices(samples: int, steps: int, batch_size: int | None, shuffle: bo
     import reference_impl as ri
 
     return None if batch_size is None else ri.batch_indices(samples, batch_size, steps, shuffle, seed)
+
+
+def timed(make: Callable[[], object]) -> tuple[object, float]:
+    """(make(), its wall time): a compile step, measured where it happens."""
+    start = time.perf_counter()
+    made = make()
+    return made, time.perf_counter() - start
+
+
+def check_form(module_forms: Mapping[str, str], form: str, framework: str) -> None:
+    if form not in module_forms:
+        raise ValueError(f"form: {framework} has no form {form!r}, expected one of {sorted(module_forms)}")
+
+
+def as_float_arrays(params) -> Grads:
+    """Any framework's (W, b) pairs -> NumPy arrays."""
+    return [(np.asarray(W), np.asarray(b)) for W, b in params]

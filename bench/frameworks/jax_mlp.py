@@ -9,12 +9,13 @@ CPU affinity set afterwards (and before the first array) still limits JAX's thre
 from __future__ import annotations
 
 import functools
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import activation_names, stream_indices
+from . import Prepared, activation_names, as_float_arrays, check_form, stream_indices, timed
 
 jax.config.update("jax_enable_x64", True)
 
@@ -81,37 +82,6 @@ def compile_ahead(f, *args):
     return jax.jit(f).lower(*args).compile()
 
 
-def gradient_function(params, x, t, activation="tanh", clip=None, manual=False, jit=True):
-    """The call, and (as its ``peak_bytes``) XLA's account of the compiled program's memory."""
-    args = to_device(params, x, t)
-    f = value_and_grad(activation_names(activation, len(params)), clip, manual)
-    compiled = compile_ahead(f, *args) if jit else f
-
-    def run():
-        return jax.block_until_ready(compiled(*args))
-
-    memory = compiled.memory_analysis() if jit else None
-    run.peak_bytes = None if memory is None else (memory.argument_size_in_bytes + memory.output_size_in_bytes
-                                                  + memory.temp_size_in_bytes - memory.alias_size_in_bytes)  # fmt: skip
-    return run
-
-
-def forward_function(params, x, t, activation="tanh", jit=True):
-    args = to_device(params, x, t)
-    f = functools.partial(cost, names=activation_names(activation, len(params)))
-    compiled = compile_ahead(f, *args) if jit else f
-    return lambda: jax.block_until_ready(compiled(*args))
-
-
-def to_numpy(result):
-    c, grads = result
-    return float(c), [(np.asarray(dW), np.asarray(db)) for dW, db in grads]
-
-
-def gradients(params, x, t, activation="tanh", clip=None, manual=False, jit=False):
-    return to_numpy(gradient_function(params, x, t, activation, clip, manual, jit)())
-
-
 def sgd_step(names, lr, clip, manual):
     """One SGD step on one batch: (params, x, t) -> (cost, new params)."""
     f = value_and_grad(names, clip, manual)
@@ -123,46 +93,101 @@ def sgd_step(names, lr, clip, manual):
     return step
 
 
-def training_function(params, x, t, steps, lr, clip, activation, indices, manual=False, whole_loop=False):
-    """One jitted step per Python iteration, or (``whole_loop``) all steps in one ``lax.scan``,
-    compiled ahead of time. Returns the call and, for the caller's record, nothing else: the
-    compile happens here, outside the timed call."""
-    step = sgd_step(activation_names(activation, len(params)), lr, clip, manual)
-    params_j, x_j, t_j = to_device(params, x, t)
-    if whole_loop:
-        batches = jax.device_put(np.zeros((steps, 0), np.intp) if indices is None else indices)
+FORMS = {
+    "autodiff": "jax.jit of jax.value_and_grad (training: one jitted step per iteration)",
+    "manual": "the seed's equations in jax.numpy, jitted, no jax.grad",
+    "eager": "jax.value_and_grad op by op, no jit",
+    "scan": "the whole SGD loop in one jitted lax.scan",
+}
+
+
+def compiled_bytes(program) -> int | None:
+    """XLA's own account of a compiled program's memory: arguments, outputs and temporaries."""
+    memory = program.memory_analysis()
+    if memory is None:
+        return None
+    return (memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
+            - memory.alias_size_in_bytes)  # fmt: skip
+
+
+def prepare(task, form, problem, options) -> Prepared:
+    check_form(FORMS, form, "jax")
+    c = problem.config
+    names = activation_names(c.activation, len(problem.params))
+    args = to_device(problem.params, problem.x, problem.t)
+    if task == "train":
+        return _prepare_train(form, args, c, names, problem.indices())
+    f = value_and_grad(names, manual=form == "manual")
+    forward = functools.partial(cost, names=names)
+    if form == "eager":
+        return Prepared(lambda: jax.block_until_ready(f(*args)), to_numpy,
+                        lambda: jax.block_until_ready(forward(*args)))  # fmt: skip
+    program, compile_s = timed(lambda: compile_ahead(f, *args))  # the gradient's compile alone
+    forward_program = compile_ahead(forward, *args)
+    return Prepared(lambda: jax.block_until_ready(program(*args)), to_numpy,
+                    lambda: jax.block_until_ready(forward_program(*args)), compile_s, compiled_bytes(program))  # fmt: skip
+
+
+def _prepare_train(form, args, c, names, indices) -> Prepared:
+    """One jitted step per Python iteration, or (``scan``) all steps in one ``lax.scan``,
+    compiled ahead of time here, outside the timed call."""
+    step = sgd_step(names, c.lr, c.clip, manual=form == "manual")
+    params_j, x_j, t_j = args
+    if form == "scan":
+        batches = jax.device_put(np.zeros((c.steps, 0), np.intp) if indices is None else indices)
 
         def loop(params, x, t, batches):
             def body(params, i):
-                c, params = step(params, *((x, t) if indices is None else (x[:, i], t[:, i])))
-                return params, c
+                cost_, params = step(params, *((x, t) if indices is None else (x[:, i], t[:, i])))
+                return params, cost_
 
             return jax.lax.scan(body, params, batches)
 
-        compiled = compile_ahead(loop, params_j, x_j, t_j, batches)
-        return lambda: jax.block_until_ready(compiled(params_j, x_j, t_j, batches))
+        program, compile_s = timed(lambda: compile_ahead(loop, params_j, x_j, t_j, batches))
+        run = lambda: jax.block_until_ready(program(params_j, x_j, t_j, batches))  # noqa: E731
+        return Prepared(run, _trained_to_numpy, compile_s=compile_s)
 
     if indices is None:
-        compiled = compile_ahead(step, params_j, x_j, t_j)
-        calls = [(x_j, t_j)] * steps
+        program, compile_s = timed(lambda: compile_ahead(step, params_j, x_j, t_j))
+        calls = [(x_j, t_j)] * c.steps
     else:  # each step's batch on the device before timing: slicing a JAX array eagerly is a dispatch of its own
-        compiled = compile_ahead(
-            lambda p, x, t, i: step(p, x[:, i], t[:, i]), params_j, x_j, t_j, jax.device_put(indices[0])
-        )
+        batched = lambda p, x, t, i: step(p, x[:, i], t[:, i])  # noqa: E731
+        program, compile_s = timed(lambda: compile_ahead(batched, params_j, x_j, t_j, jax.device_put(indices[0])))
         calls = [(x_j, t_j, i) for i in jax.device_put(list(indices))]
 
     def run():
         params, history = params_j, []
-        for args in calls:
-            c, params = compiled(params, *args)
-            history.append(c)
+        for call_args in calls:
+            cost_, params = program(params, *call_args)
+            history.append(cost_)
         return jax.block_until_ready((params, history))
 
-    return run
+    return Prepared(run, _trained_to_numpy, compile_s=compile_s)
+
+
+def _trained_to_numpy(result):
+    params, history = result
+    return float(np.ravel(np.asarray(history))[-1]), as_float_arrays(params)
+
+
+def to_numpy(result):
+    c, grads = result
+    return float(c), as_float_arrays(grads)
+
+
+def gradients(params, x, t, activation="tanh", clip=None, form="eager"):
+    """Op by op by default (no compile per shape); ``form="autodiff"`` checks the jitted program."""
+    check_form(FORMS, form, "jax")
+    f = value_and_grad(activation_names(activation, len(params)), clip, manual=form == "manual")
+    args = to_device(params, x, t)
+    return to_numpy((f if form == "eager" else jax.jit(f))(*args))
 
 
 def train(params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False, seed=0,
-          manual=False, whole_loop=False):  # fmt: skip
+          form="autodiff"):  # fmt: skip
+    check_form(FORMS, form, "jax")
     indices = stream_indices(np.shape(x)[1], steps, batch_size, shuffle, seed)
-    params_j, history = training_function(params, x, t, steps, lr, clip, activation, indices, manual, whole_loop)()
-    return [(np.asarray(W), np.asarray(b)) for W, b in params_j], np.array([float(c) for c in history])
+    config = SimpleNamespace(steps=steps, lr=lr, clip=clip)
+    names = activation_names(activation, len(params))
+    trained, history = _prepare_train(form, to_device(params, x, t), config, names, indices).run()
+    return as_float_arrays(trained), np.array([float(c) for c in np.ravel(history)])

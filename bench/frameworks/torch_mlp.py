@@ -7,11 +7,14 @@ pre-activations below 20 (any network initialised by ``init_params`` on unit-sca
 
 from __future__ import annotations
 
+import warnings
+from types import SimpleNamespace
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import activation_names, stream_indices
+from . import BackendUnavailable, Prepared, activation_names, as_float_arrays, check_form, stream_indices, timed
 
 ACTIVATIONS = {
     "sigmoid": (torch.sigmoid, lambda y: y * (1 - y)),
@@ -63,30 +66,132 @@ def manual_gradients(params, x, t, names, clip=None):
     return (residual * residual).sum() / (2 * d), [g for layer in grads for g in layer]
 
 
-def gradient_function(params, x, t, activation="tanh", clip=None, manual=False):
-    """A no-argument call returning (cost, [dW1, db1, ...]) as tensors."""
-    params_t, x_t, t_t = to_tensors(params, x, t, requires_grad=not manual)
-    names = activation_names(activation, len(params))
-    if manual:
-        return lambda: manual_gradients(params_t, x_t, t_t, names, clip)
-    flat = [p for layer in params_t for p in layer]
+class ClipGradient(torch.autograd.Function):
+    """Identity forward; clips the incoming dC/dy[k] to [-clip, clip] (the seed's clip) in a form
+    torch.func's transforms accept, where tensor hooks are not allowed."""
 
-    def run():
-        c = cost(params_t, x_t, t_t, names, clip)
+    @staticmethod
+    def forward(y, clip):
+        return y.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.clip = inputs[1]
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.clamp(-ctx.clip, ctx.clip), None
+
+
+def functional_cost(flat, x, t, names, clip=None) -> torch.Tensor:
+    """The cost as a function of the flat parameter tuple (W1, b1, W2, ...), for torch.func."""
+    y = x
+    for k, name in enumerate(names):
+        y = ACTIVATIONS[name][0](torch.addmm(flat[2 * k + 1][:, None], flat[2 * k], y))
+        if clip is not None:
+            y = ClipGradient.apply(y, clip)
+    return ((y - t) ** 2).sum() / (2 * x.shape[1])
+
+
+FORMS = {
+    "autodiff": "eager autograd (torch.autograd.grad; training: backward() into .grad and torch.optim.SGD)",
+    "manual": "the seed's equations in torch ops, no autograd graph",
+    "func": "torch.func.grad_and_value of the cost, eager",
+    "compile": "torch.compile of torch.func.grad_and_value (inductor)",
+}
+
+
+def value_and_grad(form, names, clip=None):
+    """flat parameters, x, t -> (cost, flat gradients), in the form's way (not the compiled one)."""
+    if form == "manual":
+        return lambda flat, x, t: manual_gradients(list(zip(flat[::2], flat[1::2])), x, t, names, clip)
+    if form in ("func", "compile"):
+        grad_and_value = torch.func.grad_and_value(functional_cost)
+        return lambda flat, x, t: grad_and_value(tuple(flat), x, t, names, clip)[::-1]
+
+    def autodiff(flat, x, t):
+        c = cost(list(zip(flat[::2], flat[1::2])), x, t, names, clip)
         return c, torch.autograd.grad(c, flat)  # fresh gradients, as ri.gradients without out=
 
-    return run
+    return autodiff
 
 
-def forward_function(params, x, t, activation="tanh"):
-    params_t, x_t, t_t = to_tensors(params, x, t, requires_grad=False)
-    names = activation_names(activation, len(params))
+def compiled(f):
+    """torch.compile(f); it compiles on its first call. Needs a C++ compiler (inductor runs g++)."""
+    with warnings.catch_warnings():  # torch's compiler stack imports its own deprecated APIs
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.compile(f, dynamic=False)
+
+
+def first_call(f, *args):
+    """Call once (torch.compile compiles here) and time it; a compiler that fails says why."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return timed(lambda: f(*args))[1]
+    except Exception as exc:  # inductor needs a working C++ toolchain; say why, don't crash the run
+        raise BackendUnavailable(f"torch.compile does not work here: {type(exc).__name__}: {exc}"[:300]) from exc
+
+
+def prepare(task, form, problem, options) -> Prepared:
+    check_form(FORMS, form, "torch")
+    c = problem.config
+    names = activation_names(c.activation, len(problem.params))
+    if task == "train":
+        return _prepare_train(form, problem, names)
+    params_t, x_t, t_t = to_tensors(problem.params, problem.x, problem.t, requires_grad=form == "autodiff")
+    flat = [p for layer in params_t for p in layer]
+    f = value_and_grad(form, names)
+    compile_s = None
+    if form == "compile":
+        f = compiled(f)
+        compile_s = first_call(f, flat, x_t, t_t)
+    forward_params = [p.detach() for p in flat]
+
+    def forward():
+        with torch.inference_mode():
+            return cost(list(zip(forward_params[::2], forward_params[1::2])), x_t, t_t, names)
+
+    return Prepared(lambda: f(flat, x_t, t_t), to_numpy, forward, compile_s)
+
+
+def _prepare_train(form, problem, names) -> Prepared:
+    c = problem.config
+    x_t, t_t = torch.from_numpy(np.asarray(problem.x)), torch.from_numpy(np.asarray(problem.t))
+    indices = problem.indices()
+    batches = None if indices is None else [torch.from_numpy(i) for i in indices]
+    start = to_tensors(problem.params, problem.x, problem.t, requires_grad=form == "autodiff")[0]
+    flat = [p for layer in start for p in layer]
+    optimizer = torch.optim.SGD(flat, lr=c.lr) if form == "autodiff" else None
+    initial = [p.detach().clone() for p in flat]
+    step_of = value_and_grad(form, names, c.clip)
+    if form == "compile":
+        step_of = compiled(step_of)
+
+    def batch(step):
+        return (x_t, t_t) if batches is None else (x_t[:, batches[step]], t_t[:, batches[step]])
 
     def run():
-        with torch.inference_mode():
-            return cost(params_t, x_t, t_t, names)
+        with torch.no_grad():  # every call from the same start, restored in place: no new tensors
+            for p, p0 in zip(flat, initial):
+                p.copy_(p0)
+        history = torch.empty(c.steps, dtype=torch.float64)
+        for step in range(c.steps):
+            if form == "autodiff":
+                optimizer.zero_grad()
+                cost_ = cost(start, *batch(step), names, c.clip)
+                cost_.backward()
+                optimizer.step()
+            else:
+                cost_, grads = step_of(flat, *batch(step))
+                with torch.no_grad():
+                    for p, g in zip(flat, grads):
+                        p.sub_(g, alpha=c.lr)
+            history[step] = cost_.detach()
+        return [(W.detach().clone(), b.detach().clone()) for W, b in zip(flat[::2], flat[1::2])], history
 
-    return run
+    compile_s = first_call(run) if form == "compile" else None
+    return Prepared(run, lambda result: (float(result[1][-1]), as_float_arrays(result[0])), compile_s=compile_s)
 
 
 def to_numpy(result):
@@ -95,43 +200,18 @@ def to_numpy(result):
     return float(c.detach()), list(zip(arrays[::2], arrays[1::2]))
 
 
-def gradients(params, x, t, activation="tanh", clip=None, manual=False):
-    return to_numpy(gradient_function(params, x, t, activation, clip, manual)())
+def gradients(params, x, t, activation="tanh", clip=None, form="autodiff"):
+    check_form(FORMS, form, "torch")
+    params_t, x_t, t_t = to_tensors(params, x, t, requires_grad=form == "autodiff")
+    flat = [p for layer in params_t for p in layer]
+    return to_numpy(value_and_grad(form, activation_names(activation, len(params)), clip)(flat, x_t, t_t))
 
 
-def training_function(params, x, t, steps, lr, clip, activation, indices, manual=False):
-    """SGD as a torch user writes it: zero the gradients, backward() into .grad (the clip as
-    hooks), torch.optim.SGD's step; or, ``manual``, the seed's equations and in-place updates."""
-    names = activation_names(activation, len(params))
-    x_t, t_t = torch.from_numpy(np.asarray(x)), torch.from_numpy(np.asarray(t))
-    batches = None if indices is None else torch.from_numpy(indices)
-
-    def run():
-        params_t = to_tensors(params, x, t, requires_grad=not manual)[0]  # every run from the same start
-        flat = [p for layer in params_t for p in layer]
-        optimizer = None if manual else torch.optim.SGD(flat, lr=lr)
-        history = torch.empty(steps, dtype=torch.float64)
-        xb, tb = x_t, t_t
-        for step in range(steps):
-            if batches is not None:
-                xb, tb = x_t[:, batches[step]], t_t[:, batches[step]]
-            if manual:
-                c, grads = manual_gradients(params_t, xb, tb, names, clip)
-                with torch.no_grad():
-                    for p, g in zip(flat, grads):
-                        p.sub_(g, alpha=lr)
-            else:
-                optimizer.zero_grad()
-                c = cost(params_t, xb, tb, names, clip)
-                c.backward()
-                optimizer.step()
-            history[step] = c.detach()
-        return [(W.detach(), b.detach()) for W, b in params_t], history
-
-    return run
-
-
-def train(params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False, seed=0, manual=False):
+def train(params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False, seed=0,
+          form="autodiff"):  # fmt: skip
+    check_form(FORMS, form, "torch")
     indices = stream_indices(np.shape(x)[1], steps, batch_size, shuffle, seed)
-    params_t, history = training_function(params, x, t, steps, lr, clip, activation, indices, manual)()
-    return [(W.numpy(), b.numpy()) for W, b in params_t], history.numpy()
+    config = SimpleNamespace(activation=activation, steps=steps, lr=lr, clip=clip)
+    problem = SimpleNamespace(params=params, x=x, t=t, config=config, indices=lambda: indices)
+    trained, history = _prepare_train(form, problem, activation_names(activation, len(params))).run()
+    return as_float_arrays(trained), history.numpy()

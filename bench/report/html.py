@@ -11,7 +11,7 @@ import html
 import numpy as np
 import pandas as pd
 
-from ..backends import REFERENCE
+from ..registry import REFERENCE
 from .plots import PLOTS
 from .sections import Context, speedup_cell
 from .stats import tally

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..backends import REFERENCE, REGISTRY
+from ..registry import REFERENCE, REGISTRY
 from .load import write_atomic
 from .sections import Context
 from .tables import per_panel

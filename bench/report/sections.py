@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..backends import REFERENCE, REGISTRY
+from ..registry import REFERENCE, REGISTRY
 from .stats import fmt_speedup, tally
 from .tables import fmt_bytes, fmt_time, markdown, per_panel, pivot, pivot_section
 

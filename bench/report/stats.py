@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..backends import REFERENCE
+from ..registry import REFERENCE
 
 RESAMPLES = 1000
 LEVEL = 0.95

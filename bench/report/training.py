@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..backends import REFERENCE, REGISTRY
+from ..registry import REFERENCE, REGISTRY
 from .sections import Context, speedup_cell
 from .tables import fmt_time, markdown, pivot
 

@@ -1,0 +1,299 @@
+"""The golden: the seed's equations (Hadamard form) compiled by numba, no framework at all.
+
+ADBench's "Manual" tool is the hand-derived gradient written in C++; this is the same idea for
+the seed's MLP. Every function is ``@njit(cache=True, fastmath=FAST)``: compiled once per dtype and depth
+(layers are a tuple of arrays, indexed in compiled code), then loaded from ``__pycache__``. A training call runs the whole SGD loop, the sample stream and the seed's
+clip included, inside one compiled function, so a step pays no Python or dispatch overhead.
+
+Matrix products go through ``np.dot`` (BLAS, through SciPy) where a product is large enough to
+amortise the call, and through explicit loops where shapes are tiny (the seed's b = 1 step is a
+few hundred multiply-adds, less than one BLAS call costs). Elementwise work (sigma, its
+derivative, the clip) is explicit loops; numba's ``tanh`` is scalar here (pip's llvmlite has no
+SVML), where NumPy's and XLA's are vectorized.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from . import Prepared, activation_names, as_float_arrays, check_form, stream_indices
+
+CODES = {"sigmoid": 0, "tanh": 1, "softplus": 2, "relu": 3, "identity": 4}  # one int per layer in compiled code
+LOOP_BELOW = 4096  # multiply-adds below which an explicit loop beats a BLAS call (measured at b = 1 and 64)
+# Reassociation and fused multiply-adds let LLVM vectorize the sums (rounding differs in the last
+# bits, as between any two BLAS); no assumptions about NaN or inf, so bad input still shows.
+FAST = {"reassoc", "contract"}
+FORMS = {"manual": "the seed's equations in @njit functions (training: the whole SGD loop compiled)"}
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def _sigma(z, code):
+    if code == 0:
+        return 1.0 / (1.0 + np.exp(-z))
+    if code == 1:
+        return np.tanh(z)
+    if code == 2:
+        return np.log1p(np.exp(-abs(z))) + max(z, 0.0)
+    if code == 3:
+        return max(z, 0.0)
+    return z
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def _sigma_prime(y, code):
+    """sigma' written through y = sigma(z), as the seed."""
+    if code == 0:
+        return y * (1.0 - y)
+    if code == 1:
+        return 1.0 - y * y
+    if code == 2:
+        return -np.expm1(-y)
+    if code == 3:
+        return 1.0 if y > 0 else 0.0
+    return 1.0
+
+
+@njit(cache=True, fastmath=FAST)
+def _activate(y, b, code):
+    """y = sigma(y + b), in place; one loop per activation, so each can be vectorized."""
+    if code == 1:
+        for i in range(y.shape[0]):
+            for j in range(y.shape[1]):
+                y[i, j] = 1.0 - 2.0 / (np.exp(2.0 * (y[i, j] + b[i])) + 1.0)  # tanh through exp: see TANH
+    else:
+        for i in range(y.shape[0]):
+            for j in range(y.shape[1]):
+                y[i, j] = _sigma(y[i, j] + b[i], code)
+
+
+@njit(cache=True, fastmath=FAST)
+def _matmul(a, b, out, transpose_a, transpose_b):
+    """out = op(a) @ op(b): an explicit loop for tiny products, BLAS otherwise."""
+    n, m = out.shape
+    inner = a.shape[0] if transpose_a else a.shape[1]
+    if n * m * inner >= LOOP_BELOW:  # one branch per layout: numba types each call apart
+        if transpose_a:
+            np.dot(a.T, b, out)
+        elif transpose_b:
+            np.dot(a, b.T, out)
+        else:
+            np.dot(a, b, out)
+        return
+    # Explicit loops, ordered so that the innermost one runs along contiguous memory when the
+    # batch is one sample (the case they exist for), which lets LLVM vectorize it.
+    if transpose_a:  # out = a^T b, (1): for each sample, a sum of rows of a
+        out[...] = 0
+        for j in range(m):
+            for p in range(inner):
+                bpj = b[p, j]
+                for i in range(n):
+                    out[i, j] += a[p, i] * bpj
+    elif transpose_b:  # out = a b^T, (2): a sum of outer products, one per sample
+        out[...] = 0
+        for i in range(n):
+            for p in range(inner):
+                aip = a[i, p]
+                for j in range(m):
+                    out[i, j] += aip * b[j, p]
+    else:  # out = a b, the forward pass: a dot product per output
+        for i in range(n):
+            for j in range(m):
+                acc = 0.0
+                for p in range(inner):
+                    acc += a[i, p] * b[p, j]
+                out[i, j] = acc
+
+
+@njit(cache=True, fastmath=FAST)
+def _pass(Ws, bs, codes, clip, t, ys, dC_dy_T, dWs, dbs):
+    """Cost and gradients into dWs, dbs. ys[0] holds the batch x; ys[k], dC_dy_T[k] are (l_k, d)
+    buffers (index 0 of dC_dy_T unused). dC/dy[k] is kept transposed, one column per sample."""
+    L = len(Ws)
+    for k in range(1, L + 1):  # forward: y[k] = sigma(W[k] y[k-1] + b[k])
+        y = ys[k]
+        _matmul(Ws[k - 1], ys[k - 1], y, False, False)
+        _activate(y, bs[k - 1], codes[k - 1])
+    d = t.shape[1]
+    cost = 0.0
+    base, y_L = dC_dy_T[L], ys[L]
+    for i in range(t.shape[0]):  # base case: (dC/dy[L])^T = (y[L] - t) / d
+        for j in range(d):
+            r = y_L[i, j] - t[i, j]
+            cost += r * r
+            base[i, j] = r / d
+    for k in range(L, 0, -1):
+        delta = dC_dy_T[k]  # becomes (dC/dy[k] nabla_sigma[k])^T in place
+        y, db = ys[k], dbs[k - 1]
+        for i in range(delta.shape[0]):
+            acc = 0.0
+            for j in range(d):
+                v = delta[i, j]
+                if clip > 0:  # the seed's clip, before dC/dy[k] is used
+                    v = min(max(v, -clip), clip)
+                v *= _sigma_prime(y[i, j], codes[k - 1])
+                delta[i, j] = v
+                acc += v
+            db[i] = acc  # (3) dC/db[k] = dC/dy[k] nabla_sigma[k], summed over samples
+        _matmul(delta, ys[k - 1], dWs[k - 1], False, True)  # (2) dC/dW[k] = y[k-1] dC/dy[k] nabla_sigma[k]
+        if k > 1:
+            _matmul(Ws[k - 1], delta, dC_dy_T[k - 1], True, False)  # (1) dC/dy[k-1] = dC/dy[k] nabla_sigma[k] W[k]
+    return cost / (2 * d)
+
+
+@njit(cache=True, fastmath=FAST)
+def _sgd(Ws, bs, codes, clip, lr, x, t, indices, full_batch, ys, tb, dC_dy_T, history):
+    """The whole loop: each step gathers its batch from the stream, runs the forward pass and the
+    seed's backward loop, updating W[k] and b[k] as soon as (1) has used W[k] (no gradient
+    arrays: lr dC/dW[k] is subtracted where it is formed)."""
+    L = len(Ws)
+    x_batch = ys[0]
+    for step in range(history.shape[0]):
+        if not full_batch:
+            for j in range(indices.shape[1]):
+                s = indices[step, j]
+                for i in range(x.shape[0]):
+                    x_batch[i, j] = x[i, s]
+                for i in range(t.shape[0]):
+                    tb[i, j] = t[i, s]
+        for k in range(1, L + 1):  # forward
+            y = ys[k]
+            _matmul(Ws[k - 1], ys[k - 1], y, False, False)
+            _activate(y, bs[k - 1], codes[k - 1])
+        d = tb.shape[1]
+        cost = 0.0
+        base, y_L = dC_dy_T[L], ys[L]
+        for i in range(tb.shape[0]):  # base case: (dC/dy[L])^T = (y[L] - t) / d
+            for j in range(d):
+                r = y_L[i, j] - tb[i, j]
+                cost += r * r
+                base[i, j] = r / d
+        history[step] = cost / (2 * d)
+        for k in range(L, 0, -1):
+            delta, y, y_prev, W, b = dC_dy_T[k], ys[k], ys[k - 1], Ws[k - 1], bs[k - 1]
+            code = codes[k - 1]
+            for i in range(delta.shape[0]):  # (dC/dy[k] nabla_sigma[k])^T, clipped first as the seed
+                for j in range(d):
+                    v = delta[i, j]
+                    if clip > 0:
+                        v = min(max(v, -clip), clip)
+                    delta[i, j] = v * _sigma_prime(y[i, j], code)
+            if k > 1:
+                _matmul(W, delta, dC_dy_T[k - 1], True, False)  # (1), with W[k] before its update
+            for i in range(W.shape[0]):
+                g = 0.0
+                for j in range(d):
+                    g += delta[i, j]
+                b[i] -= lr * g  # (3)
+                for p in range(W.shape[1]):
+                    g = 0.0
+                    for j in range(d):
+                        g += delta[i, j] * y_prev[p, j]
+                    W[i, p] -= lr * g  # (2)
+
+
+# name -> (sigma, sigma' through y) as the interface has them: the compiled scalar functions.
+ACTIVATIONS = {
+    name: (lambda z, c=code: _sigma(z, c), lambda y, c=code: _sigma_prime(y, c)) for name, code in CODES.items()
+}
+
+
+class _Buffers:
+    """Everything a pass writes, allocated once for a shape, batch and dtype."""
+
+    def __init__(self, params, batch: int, x=None):
+        dtype = params[0][0].dtype
+        sizes = [params[0][0].shape[1]] + [W.shape[0] for W, _ in params]
+        self.Ws = tuple([np.ascontiguousarray(W).copy() for W, _ in params])
+        self.bs = tuple([np.ascontiguousarray(b).copy() for _, b in params])
+        self.ys = tuple([np.empty((n, batch), dtype) if x is None or k else np.ascontiguousarray(x)
+                        for k, n in enumerate(sizes)])  # fmt: skip
+        self.dC_dy_T = tuple([np.empty((n, batch), dtype) for n in sizes])
+        self.dWs = tuple([np.empty_like(W) for W, _ in params])
+        self.dbs = tuple([np.empty_like(b) for _, b in params])
+
+
+def _codes(activation, depth):
+    return np.array([CODES[name] for name in activation_names(activation, depth)], np.int64)
+
+
+def _clip_value(clip, dtype):
+    return dtype.type(0 if clip is None else clip)  # 0: no clip
+
+
+def prepare(task, form, problem, options) -> Prepared:
+    check_form(FORMS, form, "numba")
+    c = problem.config
+    params, x, t = problem.params, np.ascontiguousarray(problem.x), np.ascontiguousarray(problem.t)
+    dtype, codes = x.dtype, _codes(c.activation, len(problem.params))
+    if task == "train":
+        return _prepare_train(params, x, t, c.steps, c.lr, c.clip, codes, problem.indices())
+    work = _Buffers(params, x.shape[1], x)
+    clip = _clip_value(None, dtype)
+
+    def run():
+        return _pass(work.Ws, work.bs, codes, clip, t, work.ys, work.dC_dy_T, work.dWs, work.dbs)
+
+    def to_numpy(cost):
+        return float(cost), [(dW.copy(), db.copy()) for dW, db in zip(work.dWs, work.dbs)]
+
+    forward_work = _Buffers(params, x.shape[1], x)  # the pass's forward half alone, for J/F
+    return Prepared(run, to_numpy, lambda: _forward_cost(forward_work.Ws, forward_work.bs, codes, t, forward_work.ys))
+
+
+@njit(cache=True, fastmath=FAST)
+def _forward_cost(Ws, bs, codes, t, ys):
+    L = len(Ws)
+    for k in range(1, L + 1):
+        y = ys[k]
+        _matmul(Ws[k - 1], ys[k - 1], y, False, False)
+        _activate(y, bs[k - 1], codes[k - 1])
+    cost, y_L = 0.0, ys[L]
+    for i in range(t.shape[0]):
+        for j in range(t.shape[1]):
+            r = y_L[i, j] - t[i, j]
+            cost += r * r
+    return cost / (2 * t.shape[1])
+
+
+def _prepare_train(params, x, t, steps, lr, clip, codes, indices) -> Prepared:
+    dtype = x.dtype
+    full_batch = indices is None
+    batch = x.shape[1] if full_batch else indices.shape[1]
+    work = _Buffers(params, batch, x if full_batch else None)
+    start = [(W.copy(), b.copy()) for W, b in zip(work.Ws, work.bs)]
+    tb = t if full_batch else np.empty((t.shape[0], batch), dtype)
+    stream = np.zeros((steps, 0), np.int64) if full_batch else np.ascontiguousarray(indices, dtype=np.int64)
+    history = np.empty(steps)
+    lr_, clip_ = dtype.type(lr), _clip_value(clip, dtype)
+
+    def run():
+        for (W, b), (W0, b0) in zip(zip(work.Ws, work.bs), start):  # every call from the same start
+            W[...] = W0
+            b[...] = b0
+        _sgd(work.Ws, work.bs, codes, clip_, lr_, x, t, stream, full_batch, work.ys, tb, work.dC_dy_T, history)
+        return history
+
+    def to_numpy(history):
+        return float(history[-1]), [(W.copy(), b.copy()) for W, b in zip(work.Ws, work.bs)]
+
+    return Prepared(run, to_numpy)
+
+
+def gradients(params, x, t, activation="tanh", clip=None, form="manual"):
+    check_form(FORMS, form, "numba")
+    x, t = np.ascontiguousarray(x), np.ascontiguousarray(t)
+    work = _Buffers(params, x.shape[1], x)
+    cost = _pass(work.Ws, work.bs, _codes(activation, len(params)), _clip_value(clip, x.dtype), t, work.ys,
+                 work.dC_dy_T, work.dWs, work.dbs)  # fmt: skip
+    return float(cost), [(dW, db) for dW, db in zip(work.dWs, work.dbs)]
+
+
+def train(params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False, seed=0,
+          form="manual"):  # fmt: skip
+    check_form(FORMS, form, "numba")
+    x, t = np.ascontiguousarray(x), np.ascontiguousarray(t)
+    indices = stream_indices(x.shape[1], steps, batch_size, shuffle, seed)
+    prepared = _prepare_train(params, x, t, steps, lr, clip, _codes(activation, len(params)), indices)
+    history = prepared.run()
+    return as_float_arrays(prepared.to_numpy(history)[1]), history.copy()

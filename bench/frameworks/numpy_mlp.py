@@ -1,0 +1,75 @@
+"""The reference itself behind the ``Framework`` interface: ``reference_impl`` on NumPy.
+
+Forms: the two variants. The gradient call passes ``out=`` arrays made once, as a training loop
+does; the forward pass alone (for J/F) runs the reference's own forward pass into its reused
+workspace, so forward and gradient are timed the same way (no fresh arrays in either).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+import reference_impl as ri
+from reference_impl.diag import check_memory
+from reference_impl.network import cost_and_output_derivative, forward_pass
+from reference_impl.validation import check_activations
+from reference_impl.workspace import get_workspace
+
+from . import BackendUnavailable, Prepared, check_form
+
+FORMS = {
+    "hadamard": "the seed's equations with the elementwise product",
+    "diag": "the seed's equations with explicit diagonal Jacobians",
+}
+ACTIVATIONS = {name: (a.sigma, a.derivative) for name, a in ri.ACTIVATIONS.items()}
+
+
+def prepare(task: str, form: str, problem, options: Mapping) -> Prepared:
+    check_form(FORMS, form, "numpy")
+    params, x, t, c = problem.params, problem.x, problem.t, problem.config
+    budget = options.get("diag_budget_bytes")
+    if task == "train":
+
+        def train():
+            return ri.train(params, x, t, steps=c.steps, lr=c.lr, clip=c.clip, activation=c.activation,
+                            variant=form, batch_size=c.batch_size, memory_budget=budget)  # fmt: skip
+
+        _refuse_over_budget(params, c.batch_size or c.batch, form, budget)
+        return Prepared(train, lambda result: (float(result[1][-1]), result[0]))
+
+    out = [(np.empty_like(W), np.empty_like(b)) for W, b in params]  # reused, as a hot loop does
+    activations = check_activations(c.activation, len(params))
+    sizes = (x.shape[0], *(W.shape[0] for W, _ in params))
+
+    def gradient():
+        return ri.gradients(params, x, t, activation=c.activation, variant=form, out=out, memory_budget=budget)
+
+    def forward():
+        work = get_workspace(sizes, x.shape[1], x.dtype)  # the pass's own buffers: no allocation
+        y = forward_pass(params, x, activations, work)
+        return cost_and_output_derivative(y[-1], t, out=work.dC_dy_T[-1])[0]
+
+    _refuse_over_budget(params, x.shape[1], form, budget)
+    return Prepared(gradient, lambda result: result, forward)
+
+
+def _refuse_over_budget(params, batch: int, form: str, budget: int | None) -> None:
+    """The library's own guard, asked before anything runs: diag over the budget is unavailable."""
+    if form == "diag":
+        sizes = [params[0][0].shape[1]] + [W.shape[0] for W, _ in params]
+        try:
+            check_memory(sizes, batch, params[0][0].dtype, budget)
+        except ri.MemoryBudgetError as exc:
+            raise BackendUnavailable(str(exc)) from None
+
+
+def gradients(params, x, t, activation="tanh", clip=None, form="hadamard"):
+    return ri.gradients(params, x, t, activation=activation, variant=form, clip=clip)
+
+
+def train(params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False, seed=0,
+          form="hadamard"):  # fmt: skip
+    return ri.train(params, x, t, steps=steps, lr=lr, clip=clip, activation=activation, variant=form,
+                    batch_size=batch_size, shuffle=shuffle, seed=seed)  # fmt: skip
