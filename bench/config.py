@@ -1,6 +1,6 @@
 """Benchmark configurations, the named grids that ``--grid`` chooses, and the data of a row.
 
-A configuration is everything a row's numbers depend on except the backend and the round: the
+A configuration is everything a row's numbers depend on except the backend and the replicate: the
 task (``gradient``: cost and all gradients; ``train``: SGD steps), the network, the dtype, the
 activation and, for training, the steps and the mini-batch size.
 """
@@ -71,8 +71,8 @@ class Grid:
     train_widths: tuple[int, ...]  # square networks of depth 4, batch 64, full-batch SGD
     train_steps: int  # steps per timed call for the square networks
     seed_steps: int  # steps per timed call for the seed's network (full batch and b = 1)
-    rounds: int  # default --rounds
-    row_time: float  # default --benchmark-max-time: seconds of timing per row and round
+    replicates: int  # default --replicates: worker processes, each timing every row once
+    row_time: float  # default --benchmark-max-time: seconds of timing per row and replicate
     peak_size: int  # n of the n x n product that measures the machine's peak
     dtypes: tuple[str, ...] = ("float64", "float32")
 
@@ -96,11 +96,11 @@ class Grid:
 
 GRIDS = {
     "smoke": Grid(widths=(16, 64), depths=(2,), batches=(16,), train_widths=(16,), train_steps=5, seed_steps=20,
-                  rounds=2, row_time=0.05, peak_size=256),
+                  replicates=2, row_time=0.05, peak_size=256),
     "default": Grid(widths=(16, 64, 256, 1024), depths=(2, 4, 8), batches=(64,), train_widths=(16, 256, 1024),
-                    train_steps=5, seed_steps=200, rounds=3, row_time=0.08, peak_size=2048),
+                    train_steps=5, seed_steps=200, replicates=5, row_time=0.08, peak_size=2048),
     "full": Grid(widths=(16, 64, 256, 1024, 2048, 4096), depths=(2, 4, 8, 16), batches=(1, 64, 256),
-                 train_widths=(16, 64, 256, 1024, 2048), train_steps=10, seed_steps=3000, rounds=5, row_time=0.5,
+                 train_widths=(16, 64, 256, 1024, 2048), train_steps=10, seed_steps=3000, replicates=10, row_time=0.5,
                  peak_size=4096),
 }  # fmt: skip
 

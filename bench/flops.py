@@ -10,7 +10,7 @@ network. Elementwise work is O(d n) per layer and is left out: it matters only a
 
 The floor of a gradient row is the time of exactly its products, operands stored as the pass
 stores them, each timed alone in every installed library (NumPy in both orientations of the
-product, torch, XLA), the best of five blocks of calls, and the fastest library taken: no correct
+product, torch, XLA), the best block of calls (``bench.timing``), and the fastest library taken: no correct
 backend can run well below it. (Training rows have none: a whole loop compiled into one XLA
 program pays no per-call overhead, which the products timed one call at a time include.) The
 peak is the best GFLOP/s of a large square product.
@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import time
 from collections.abc import Callable
 
 import numpy as np
 
+from . import timing
 from .config import Config
 
 
@@ -50,26 +50,6 @@ def pass_flops(config: Config, forward_only: bool = False) -> int:
 
 def model_grad_over_forward(config: Config) -> float:
     return pass_flops(config) / pass_flops(config, forward_only=True)
-
-
-def block_times(call: Callable[[], object], min_time: float, rounds: int = 5) -> list[float]:
-    """Seconds per call in ``rounds`` blocks of repeated calls, each block at least min_time / rounds."""
-    call()  # warm-up: threads started, pages touched, compiled
-    start = time.perf_counter()
-    call()
-    once = max(time.perf_counter() - start, 1e-7)
-    repeats = max(1, int(min_time / rounds / once))
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(repeats):
-            call()
-        samples.append((time.perf_counter() - start) / repeats)
-    return samples
-
-
-def median_time(call: Callable[[], object], min_time: float) -> float:
-    return float(np.median(block_times(call, min_time)))
 
 
 def _operands(shape, dtype):
@@ -125,7 +105,7 @@ def best_product_time(shape: tuple, dtype: str, min_time: float) -> tuple[float,
     times = {}
     for library in installed_libraries():
         for name, call in LIBRARIES[library](*operands).items():
-            times[name] = min(block_times(call, min_time))
+            times[name] = min(timing.sample(call, min_time))
     best = min(times, key=times.get)
     return times[best], best.split(" ")[0]
 

@@ -1,11 +1,10 @@
-"""Which rows a run times, and in what order: rounds, a shuffled order from a recorded seed, shards.
+"""Which rows a worker times, and in what order: replicates, a shuffled order from a recorded seed, shards.
 
-Every (configuration, backend) pair is timed ``rounds`` times as separate rows. Configurations run
-in a shuffled order; within one, each round times every backend once, in a freshly shuffled
-order: a randomized block design, so that the drift of a shared machine falls on all backends
-alike and each round's ratio compares rows measured seconds apart. ``--shard K/N`` keeps the
-K-th of every N configurations (in the grid's fixed order), all its backends and rounds with it,
-so every ratio is still measured within one process.
+A run is R replicates, each one worker process (``bench.runner``) that times every (configuration,
+backend) row once. Each worker has its own order, drawn from the run's seed and its replicate
+number: configurations shuffled, and within one, its backends shuffled (a randomized block
+design: each ratio compares rows measured seconds apart, in the same process). ``--shard K/N``
+keeps the K-th of every N configurations (in the grid's fixed order), all its backends with it.
 """
 
 from __future__ import annotations
@@ -13,18 +12,18 @@ from __future__ import annotations
 import random
 from typing import NamedTuple
 
-from .backends import Backend
 from .config import Config
+from .registry import Entry
 
 
 class Case(NamedTuple):
     config: Config
-    backend: Backend
-    round: int
+    backend: Entry
+    replicate: int  # the worker process (0 .. R-1) that times it
 
     @property
     def id(self) -> str:
-        return f"{self.config.id}-{self.backend.name}-r{self.round}"
+        return f"{self.config.id}-{self.backend.name}-p{self.replicate}"
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -47,15 +46,15 @@ def shard_configs(configs: list[Config], shard: tuple[int, int] | None) -> list[
     return [config for index, config in enumerate(configs) if index % n == k - 1]
 
 
-def plan(configs: list[Config], backends: list[Backend], rounds: int, seed: int,
+def plan(configs: list[Config], backends: list[Entry], seed: int, replicate: int = 0,
          shard: tuple[int, int] | None = None) -> list[Case]:  # fmt: skip
-    rng = random.Random(seed)
+    """Every row once, in replicate ``replicate``'s own order."""
+    rng = random.Random(f"{seed}/{replicate}")
     order = shard_configs(configs, shard)
     rng.shuffle(order)
     cases = []
     for config in order:
-        for round_ in range(rounds):
-            block = [Case(config, backend, round_) for backend in backends]
-            rng.shuffle(block)
-            cases += block
+        block = [Case(config, backend, replicate) for backend in backends]
+        rng.shuffle(block)
+        cases += block
     return cases

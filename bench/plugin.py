@@ -12,6 +12,7 @@ once on the smoke grid, untimed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -36,12 +37,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="configuration grid: smoke, default or full (plain pytest: smoke; --benchmark-only: default)")  # fmt: skip
     group.addoption("--backends", default=None,
                     help=f"comma-separated backends (default: all but opt-in ones); known: {', '.join(backends.REGISTRY)}")  # fmt: skip
-    group.addoption(
-        "--rounds",
-        type=int,
-        default=None,
-        help="times every (configuration, backend) row is timed (default: the grid's)",
-    )
+    group.addoption("--replicates", type=int, default=None,
+                    help="worker processes, one after another, each timing every row once (default: the grid's)")  # fmt: skip
     group.addoption(
         "--order-seed", type=int, default=None, help="seed of the shuffled row order (default: a new one, recorded)"
     )
@@ -54,12 +51,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--isolate", action="store_true",
                     help="also time each row in a fresh subprocess of its own and compare with the in-process time")  # fmt: skip
     group.addoption("--row-timeout", type=float, default=300.0, metavar="S",
-                    help="hard limit in seconds on one row in a subprocess (--isolate): past it the row fails")  # fmt: skip
+                    help="hard limit in seconds on one row of a worker (and of an --isolate child): past it the "
+                         "worker is ended, the cell's outcome is timeout and the run goes on (default 300)")  # fmt: skip
     group.addoption("--diag-budget-gib", type=float, default=2.0,
                     help="numpy-diag refuses configurations whose diagonal Jacobians need more memory (GiB)")  # fmt: skip
     group.addoption("--activation", choices=sorted(ri.ACTIVATIONS), default="tanh", help="activation of every layer")
     group.addoption("--results-dir", type=Path, default=Path("results"), help="where runs are saved")
     group.addoption("--isolate-child", action="store_true", help=argparse.SUPPRESS)  # set by --isolate only
+    # Set by the run's parent (bench.runner) on its workers only:
+    group.addoption("--worker-replicate", type=int, default=None, help=argparse.SUPPRESS)
+    group.addoption("--worker-log", type=Path, default=None, help=argparse.SUPPRESS)
+    group.addoption("--worker-skip", type=Path, default=None, help=argparse.SUPPRESS)
 
 
 SESSION = pytest.StashKey[BenchSession]()  # the one place this session's state lives
@@ -104,26 +106,25 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--row-timeout: expected a positive number of seconds, got {option('row_timeout')}")
     if option("diag_budget_gib") <= 0:
         raise pytest.UsageError("--diag-budget-gib: expected a positive number of GiB")
-    rounds = grid.rounds if option("rounds") is None else option("rounds")
-    if rounds < 1:
-        raise pytest.UsageError(f"--rounds: expected a positive integer, got {rounds}")
+    replicates = grid.replicates if option("replicates") is None else option("replicates")
+    if replicates < 1:
+        raise pytest.UsageError(f"--replicates: expected a positive integer, got {replicates}")
     seed = option("order_seed") if option("order_seed") is not None else random.SystemRandom().randrange(2**31)
+    skip = option("worker_skip")
     config.stash[SESSION] = BenchSession(
-        grid_name, grid, option("activation"), chosen, rounds, seed, shard, threads, option("malloc"),
+        grid_name, grid, option("activation"), chosen, replicates, seed, shard, threads, option("malloc"),
         int(option("diag_budget_gib") * 2**30), option("isolate"), option("isolate_child"), option("backends") is not None,
-        warnings=notes,
+        worker_replicate=option("worker_replicate"), worker_log=option("worker_log"),
+        worker_skip=frozenset(skip.read_text().split()) if skip and skip.exists() else frozenset(), warnings=notes,
     )  # fmt: skip
     if is_benchmarking(config) and hasattr(config.option, "benchmark_max_time"):
         if not _given(config, "--benchmark-max-time"):
-            config.option.benchmark_max_time = grid.row_time  # the grid's time per row and round
-        if not _given(config, "--benchmark-min-time"):
-            config.option.benchmark_min_time = 0.001  # per sample: at most 80 samples a row, every one kept
-        if not _given(config, "--benchmark-min-rounds"):
-            config.option.benchmark_min_rounds = 3  # slow rows: 3 samples a round, rounds x R in all
+            config.option.benchmark_max_time = grid.row_time  # the grid's time per row and replicate
+        session_of(config).row_time = config.option.benchmark_max_time  # blocks of calls fill it (bench.timing)
     if not is_benchmarking(config) and hasattr(config.option, "benchmark_disable"):
         # Plain pytest: each benchmark body runs once, untimed, so a broken benchmark fails the tests.
         config.option.benchmark_disable = True
-    if is_benchmarking(config) and not option("isolate_child"):
+    if is_benchmarking(config) and not option("isolate_child") and option("worker_replicate") is None:
         session = session_of(config)
         try:  # before any timing: a run that cannot be saved is refused, not measured and lost
             session.run = new_run(option("results_dir"))
@@ -131,8 +132,6 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 f"--results-dir: cannot create a run folder in {option('results_dir')} ({exc.strerror or exc})"
             ) from None
-        if option("benchmark_json") is None:
-            config.option.benchmark_json = session.run[1] / "benchmarks.json"
 
 
 def new_run(results: Path) -> tuple[str, Path]:
@@ -160,57 +159,101 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("case", cases, ids=[c.id for c in cases])
 
 
+def _case(item: pytest.Item):
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("case") if callspec else None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """--benchmark-only: deselect the correctness tests instead of listing hundreds of skips."""
+    """--benchmark-only: deselect the correctness tests instead of listing hundreds of skips; a
+    worker also leaves out the rows an earlier worker of its replicate finished."""
     if is_benchmarking(config):
-        keep = [item for item in items if "benchmark" in getattr(item, "fixturenames", ())]
-        deselected = [item for item in items if "benchmark" not in getattr(item, "fixturenames", ())]
+        done = session_of(config).worker_skip
+        keep = [item for item in items if "benchmark" in getattr(item, "fixturenames", ())
+                and not (_case(item) and _case(item).id in done)]  # fmt: skip
+        deselected = [item for item in items if item not in keep]
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = keep
 
 
+def pytest_runtestloop(session: pytest.Session):
+    """The run's parent times nothing itself: its replicates run in worker processes (bench.runner)."""
+    bench = session_of(session.config)
+    if not bench.run or session.config.option.collectonly:
+        return None
+    from . import runner
+
+    runner.run(session, bench)
+    failed = [o for o in bench.outcomes if o["outcome"] in ("incorrect", "error", "timeout")]
+    session.testsfailed += len(failed) + len(bench.incorrect)  # the run is saved all the same; its exit status says so
+    return True
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    from .registry import GOLDEN, REFERENCE
+
     session = session_of(config)
+    policy = session.policy.describe() if session.policy else session.worker_policy
     machine_info["autograd_bench"] = {
         **machine.describe(),
         "grid": session.grid_name,
         "activation": session.activation,
         "backends": [b.name for b in session.backends],
-        "rounds": session.rounds,
+        # each backend's relations as measured: the report reads them from here, never from today's registry
+        "backend_facts": {b.name: b.facts for b in session.backends},
+        "reference": REFERENCE,
+        "golden": GOLDEN,
+        "replicates": session.replicates,
         "order_seed": session.order_seed,
+        "row_time_s": getattr(session, "row_time", None),
+        "row_timeout_s": config.getoption("row_timeout"),
         "shard": list(session.shard) if session.shard else None,
-        "thread_policy": session.policy.describe() if session.policy else None,
+        "thread_policy": policy,
         "warnings": session.warnings,
         "isolate": session.isolate,
         "run_id": session.run[0] if session.run else None,
     }
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
-    output_json["autograd_bench_skipped"] = session_of(config).skipped
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A worker logs each row as it begins: the parent times it against --row-timeout."""
+    case = _case(item)
+    if case:
+        session_of(item.config).log({"kind": "start", **_cell(case)})
+
+
+def _cell(case) -> dict:
+    c = case.config
+    return {"case": case.id, "task": c.task, "config": c.id, "backend": case.backend.name,
+            "replicate": case.replicate, "network": c.network, "width": c.width, "depth": c.depth, "batch": c.batch,
+            "dtype": c.dtype, "activation": c.activation, "steps": c.steps or None, "batch_size": c.batch_size}  # fmt: skip
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call):
-    """Remember skipped rows with their reasons: the report lists them (they have no JSON row)."""
+    """A cell that was not timed is recorded with its outcome and reason (skipped, or error with
+    the exception's message); the run goes on."""
     report = yield
-    case = getattr(item, "callspec", None) and item.callspec.params.get("case")
-    if case and report.skipped and report.when in ("setup", "call"):
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        c = case.config
-        session_of(item.config).skipped.append({
-            "task": c.task, "config": c.id, "backend": case.backend.name, "round": case.round, "width": c.width,
-            "depth": c.depth, "batch": c.batch, "dtype": c.dtype, "reason": reason.removeprefix("Skipped: ")})  # fmt: skip
+    case = _case(item)
+    bench = session_of(item.config)
+    if case and report.when in ("setup", "call") and (report.skipped or report.failed):
+        if report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            outcome, reason = "skipped", reason.removeprefix("Skipped: ")
+        else:
+            outcome, reason = "error", (call.excinfo.exconly() if call.excinfo else str(report.longrepr))[-600:]
+        record = {**_cell(case), "outcome": outcome, "reason": reason}
+        bench.outcomes.append(record)
+        bench.log({"kind": "outcome", **record})
     return report
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Environment warnings before the first row: on the terminal now, in the run's summary later."""
     bench = session_of(session.config)
-    if bench.is_child or not is_benchmarking(session.config):
+    if bench.is_child or bench.worker_replicate is not None or not is_benchmarking(session.config):
         return
     bench.warnings += policy.environment_warnings(bench.threads, policy.blas_info())
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -220,23 +263,25 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """After pytest-benchmark wrote the JSON: compact it, add the report, rename the run into place."""
+    """After the workers: compact the run's JSON, rename the run into place, then the report."""
     bench = session_of(session.config)
-    if bench.is_child and bench.skipped:  # --isolate: the parent skips its row with the child's reason
-        isolate.skip_file(Path(session.config.getoption("benchmark_json"))).write_text(bench.skipped[0]["reason"])
+    skips = [o for o in bench.outcomes if o["outcome"] == "skipped"]
+    if bench.is_child and skips:  # --isolate: the parent skips its row with the child's reason
+        isolate.skip_file(Path(session.config.getoption("benchmark_json"))).write_text(skips[0]["reason"])
     if not bench.run:
         return
     run_id, staging = bench.run
-    raw = Path(session.config.getoption("benchmark_json"))
+    raw = staging / "benchmarks.json"
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-    if interrupted or not raw.exists():
+    shutil.rmtree(staging / "workers", ignore_errors=True)  # their rows are in benchmarks.json now
+    if interrupted or not raw.exists() or not json.loads(raw.read_text())["benchmarks"]:
         shutil.rmtree(staging, ignore_errors=True)
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter:
             reporter.write_line(f"benchmark run {run_id} not saved ({'interrupted' if interrupted else 'no results'})")
         return
-    if raw.parent != staging:
-        shutil.copyfile(raw, staging / "benchmarks.json")
+    if session.config.getoption("benchmark_json") is not None:  # asked for a copy of the JSON elsewhere too
+        shutil.copyfile(raw, session.config.getoption("benchmark_json"))
 
     from . import report
 

@@ -38,23 +38,25 @@ def relative_error(values, reference) -> float:
     return float(np.max(np.abs(v - r)) / max(np.max(np.abs(r)), np.finfo(np.float64).tiny))
 
 
+OUTCOMES = ("ok", "incorrect", "error", "timeout", "skipped")  # of a cell in one replicate (GradBench's spirit)
+
+
 @dataclass
 class Row:
-    """What a benchmark row records beyond pytest-benchmark's statistics (seconds, bytes)."""
+    """What a timed row records beyond pytest-benchmark's statistics (seconds, bytes). Facts of the
+    whole run (order seed, threads, the backends' relations) are in its metadata, said once."""
 
     task: str  # gradient | train
+    config: str  # the configuration's id (Config.id): the report never parses it out of names
     backend: str
-    method: str  # how the backend gets its gradients, from the registry
-    framework: str  # numpy | torch | jax
     network: str  # square | seed
     width: int
     depth: int
     batch: int  # samples d
     dtype: str
     activation: str
-    threads: int
-    round: int  # 0 .. R-1: the row's repetition (--rounds)
-    order_seed: int  # the seed of the shuffled row order (--order-seed)
+    replicate: int  # 0 .. R-1: the worker process that timed it (--replicates)
+    outcome: str  # ok | incorrect: above its tolerance (timed and kept, the run fails at the end)
     flops: int  # FLOP model: one pass (gradient) or all steps (train)
     rel_err: float  # see the module docstring
     tolerance: float
@@ -63,18 +65,18 @@ class Row:
     steps: int | None = None  # train
     batch_size: int | None = None  # train: None is full batch
     per_step_s: float | None = None  # train: median / steps
-    forward_s: float | None = None  # gradient: median time of the cost alone
-    grad_over_forward: float | None = None  # gradient: median / forward_s (J/F)
+    forward_s: float | None = None  # gradient: median time of the cost alone (same timer as the gradient's)
+    grad_over_forward: float | None = None  # gradient: median / forward_s (J/F) in this process
     model_grad_over_forward: float | None = None  # the FLOP model's J/F, (3L - 1) / L
-    floor_s: float | None = None  # the fastest installed library's GEMMs for the row's products
+    floor_s: float | None = None  # the fastest installed library's GEMMs for the row's products (replicate 0)
     floor_source: str | None = None  # which library supplied them
-    peak_gflops: float | None = None  # the machine's peak for the dtype (large square product)
+    peak_gflops: float | None = None  # the machine's peak for the dtype (large square product, replicate 0)
     peak_source: str | None = None
-    compile_s: float | None = None
-    first_call_s: float | None = None
-    peak_bytes: int | None = None  # the backend's own memory account, where it has one
-    peak_method: str | None = None
-    rss_peak_bytes: int | None = None  # peak RSS above the RSS before the backend's work
+    compile_s: float | None = None  # compiling the timed call (the first call, where compiling happens there)
+    first_call_s: float | None = None  # the first call after prepare (compiled backends: after compiling)
+    traced_bytes: int | None = None  # NumPy-based: tracemalloc peak of one call from a cold workspace, outputs included
+    compiled_bytes: int | None = None  # XLA's memory_analysis of the compiled program (arguments, outputs, temporaries)
+    rss_peak_bytes: int | None = None  # kernel peak-RSS mark over the timed calls, above the RSS before them
     isolated_median_s: float | None = None  # --isolate: the same row in a fresh process
     isolated_rss_peak_bytes: int | None = None
     isolated_options: dict | None = None  # the child's pytest-benchmark options, as it ran

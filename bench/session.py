@@ -1,5 +1,5 @@
 """The state of one benchmark session: options as parsed, the process policy, the configuration
-being timed (its data, reference and prepared backends, one configuration at a time), skipped rows."""
+being timed (its data and reference, one configuration at a time), and, in a worker, its log."""
 
 from __future__ import annotations
 
@@ -8,19 +8,18 @@ from pathlib import Path
 
 import reference_impl as ri
 
-from . import backends, policy
+from . import backends, policy, worker_log
 from .config import Config, Grid, make_problem, upcast
 from .plan import Case, plan
 
 
 @dataclass
 class ConfigData:
-    """Data of the configuration being timed, shared by its backends and rounds (one at a time)."""
+    """Data of the configuration being timed, shared by its backends (one configuration at a time)."""
 
     config: Config
     problem: object
     reference: object = None  # float64 numpy-hadamard gradients or trained parameters
-    prepared: dict = field(default_factory=dict)  # backend name -> Prepared, or the reason it cannot run
 
 
 @dataclass
@@ -29,19 +28,24 @@ class BenchSession:
     grid: Grid
     activation: str
     backends: list[backends.Backend]
-    rounds: int
+    replicates: int
     order_seed: int
     shard: tuple[int, int] | None
     threads: int
     malloc: str
     diag_budget_bytes: int
     isolate: bool
-    is_child: bool
+    is_child: bool  # an --isolate child: times one row
     named_backends: bool  # --backends given: a missing framework is an error
-    run: tuple[str, Path] | None = None  # run id and staging folder
+    worker_replicate: int | None = None  # a worker of the run: which replicate it times
+    worker_log: Path | None = None
+    worker_skip: frozenset = frozenset()  # cases an earlier worker of this replicate finished
+    run: tuple[str, Path] | None = None  # the parent: run id and staging folder
     policy: policy.ProcessPolicy | None = None
+    worker_policy: dict | None = None  # the parent: the policy its workers applied, as they reported it
     warnings: list[str] = field(default_factory=list)
-    skipped: list[dict] = field(default_factory=list)
+    outcomes: list[dict] = field(default_factory=list)  # cells that were not timed, with the reason
+    incorrect: list[str] = field(default_factory=list)  # the parent: rows timed but above their tolerance
     started: set[str] = field(default_factory=set)  # frameworks whose runtime this process started
     current: ConfigData | None = None
     saved: Path | None = None  # the run folder, once the measurements are in place
@@ -49,14 +53,24 @@ class BenchSession:
 
     def cases(self, task: str) -> list[Case]:
         configs = self.grid.configs(self.activation)
-        return [
-            c for c in plan(configs, self.backends, self.rounds, self.order_seed, self.shard) if c.config.task == task
-        ]
+        replicate = self.worker_replicate or 0
+        return [c for c in plan(configs, self.backends, self.order_seed, replicate, self.shard) if c.config.task == task]
+
+    def log(self, record: dict) -> None:
+        if self.worker_log is not None:
+            worker_log.append(self.worker_log, record)
+
+    def rows_done(self, benchmark, item) -> None:
+        """A worker's finished row goes to its log at once: a worker ended later keeps it."""
+        if self.worker_log is not None and benchmark.stats:
+            entry = {**benchmark.stats.as_dict(include_data=True), "params": None}  # the case is in extra_info
+            self.log({"kind": "row", "case": item.callspec.params["case"].id, "benchmark": entry})
 
     def process_policy(self) -> policy.ProcessPolicy:
         """Applied once, before the first benchmark (and so before any JAX array of the run)."""
         if self.policy is None:
             self.policy = policy.apply(self.threads, self.malloc)
+            self.log({"kind": "policy", "policy": self.policy.describe()})
         return self.policy
 
     def data(self, config: Config) -> ConfigData:

@@ -51,3 +51,9 @@ def get_workspace(sizes: tuple[int, ...], batch: int, dtype: np.dtype) -> Worksp
         if len(cache) > KEEP:
             cache.popitem(last=False)
     return cache[key]
+
+
+def clear() -> None:
+    """Drop this thread's buffers: the next pass allocates them again (a cold start, as measured
+    by the benchmarks' memory column)."""
+    _local.__dict__.get("cache", OrderedDict()).clear()

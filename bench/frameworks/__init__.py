@@ -38,6 +38,7 @@ class Prepared:
     forward: Callable[[], object] | None = None  # the cost alone, timed with the same protocol (gradient task)
     compile_s: float | None = None  # compilation of the timed call alone, where the backend compiles
     compiled_bytes: int | None = None  # the compiled program's own memory account (XLA), where it has one
+    traced_call: Callable[[], object] | None = None  # NumPy-based: one call from cold buffers, for tracemalloc
 
 
 class Framework(Protocol):

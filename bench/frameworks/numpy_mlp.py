@@ -15,7 +15,7 @@ import reference_impl as ri
 from reference_impl.diag import check_memory
 from reference_impl.network import cost_and_output_derivative, forward_pass
 from reference_impl.validation import check_activations
-from reference_impl.workspace import get_workspace
+from reference_impl.workspace import clear, get_workspace
 
 from . import BackendUnavailable, Prepared, check_form
 
@@ -37,7 +37,7 @@ def prepare(task: str, form: str, problem, options: Mapping) -> Prepared:
                             variant=form, batch_size=c.batch_size, memory_budget=budget)  # fmt: skip
 
         _refuse_over_budget(params, c.batch_size or c.batch, form, budget)
-        return Prepared(train, lambda result: (float(result[1][-1]), result[0]))
+        return Prepared(train, lambda result: (float(result[1][-1]), result[0]), traced_call=train)
 
     out = [(np.empty_like(W), np.empty_like(b)) for W, b in params]  # reused, as a hot loop does
     activations = check_activations(c.activation, len(params))
@@ -51,8 +51,12 @@ def prepare(task: str, form: str, problem, options: Mapping) -> Prepared:
         y = forward_pass(params, x, activations, work)
         return cost_and_output_derivative(y[-1], t, out=work.dC_dy_T[-1])[0]
 
+    def cold_gradient():  # what one call needs from nothing: the workspace, temporaries and the outputs
+        clear()
+        return ri.gradients(params, x, t, activation=c.activation, variant=form, memory_budget=budget)
+
     _refuse_over_budget(params, x.shape[1], form, budget)
-    return Prepared(gradient, lambda result: result, forward)
+    return Prepared(gradient, lambda result: result, forward, traced_call=cold_gradient)
 
 
 def _refuse_over_budget(params, batch: int, form: str, budget: int | None) -> None:
