@@ -21,7 +21,15 @@ import pytest
 # Options of the parent that a child must not inherit: where results go, and --isolate itself.
 PARENT_ONLY = ("--isolate", "--worker-log", "--worker-skip", "--results-dir", "--benchmark-json", "--benchmark-save", "--benchmark-autosave",
                "--benchmark-save-data", "--benchmark-compare", "--benchmark-histogram", "--benchmark-cprofile-dump")  # fmt: skip
-TAKES_VALUE = ("--worker-log", "--worker-skip", "--results-dir", "--benchmark-json", "--benchmark-save", "--benchmark-compare", "--benchmark-histogram")
+TAKES_VALUE = (
+    "--worker-log",
+    "--worker-skip",
+    "--results-dir",
+    "--benchmark-json",
+    "--benchmark-save",
+    "--benchmark-compare",
+    "--benchmark-histogram",
+)
 
 
 def _status_bytes(field: str) -> int:

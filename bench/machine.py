@@ -8,7 +8,34 @@ import platform
 import re
 import socket
 
-PACKAGES = ("numpy", "torch", "jax", "jaxlib", "pytest-benchmark", "pandas", "threadpoolctl")
+PACKAGES = (
+    "numpy",
+    "scipy",
+    "torch",
+    "jax",
+    "jaxlib",
+    "tensorflow-cpu",
+    "tensorflow",
+    "autograd",
+    "numba",
+    "llvmlite",
+    "pytest-benchmark",
+    "pandas",
+    "threadpoolctl",
+)
+# The instruction sets that decide which kernels the libraries pick (OpenBLAS's, oneDNN's, XLA's).
+INSTRUCTION_SETS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_tile",
+)
 
 
 def cpu_model() -> str:
@@ -20,6 +47,34 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_facts() -> dict:
+    """Vendor, family, model, stepping, the instruction sets that matter, and memory, from /proc."""
+    facts: dict = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = (part.strip() for part in line.partition(":"))
+                if key in ("vendor_id", "cpu family", "model", "stepping") and key not in facts:
+                    facts[key] = value
+                elif key == "flags" and "instruction_sets" not in facts:
+                    flags = set(value.split())
+                    facts["instruction_sets"] = [name for name in INSTRUCTION_SETS if name in flags]
+        with open("/proc/meminfo") as f:
+            total_kib = next(int(line.split()[1]) for line in f if line.startswith("MemTotal"))
+        facts["memory_gib"] = round(total_kib / 2**20, 1)
+    except (OSError, StopIteration, ValueError):
+        pass
+    return {k.replace(" ", "_"): v for k, v in facts.items()}
+
+
+def machine_line(bench: dict) -> str:
+    """The machine as README and the summary quote it, from what the run recorded."""
+    cpu = bench.get("cpu") or {}
+    isa = ", ".join(cpu.get("instruction_sets", [])) or "–"
+    return (f"{bench.get('cpu_model', '–')} (family {cpu.get('cpu_family', '–')} model {cpu.get('model', '–')}; {isa}), "
+            f"{bench.get('cores', '–')} cores, {cpu.get('memory_gib', '–')} GiB")  # fmt: skip
 
 
 def machine_tag() -> str:
@@ -50,13 +105,16 @@ def framework_info() -> dict:
     except ImportError:
         pass
     try:
+        from .frameworks import load
+
+        load("jax")  # as the suite uses it: float64 enabled by its mirror module
         import jax
 
         info["jax_backend"] = jax.default_backend()
         info["jax_devices"] = [str(d) for d in jax.devices()]
         info["jax_enable_x64"] = bool(jax.config.jax_enable_x64)
         info["jax_denormals"] = "XLA on CPU flushes denormals to zero"
-    except ImportError:
+    except ImportError:  # FrameworkMissing is one
         pass
     return info
 
@@ -64,6 +122,7 @@ def framework_info() -> dict:
 def describe() -> dict:
     return {
         "cpu_model": cpu_model(),
+        "cpu": cpu_facts(),
         "cores": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)),
         "hostname": socket.gethostname(),

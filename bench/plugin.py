@@ -25,7 +25,7 @@ import reference_impl as ri
 
 from . import backends, isolate, machine, policy
 from .config import GRIDS
-from .plan import parse_shard
+from .plan import Case, parse_shard
 from .session import BenchSession
 
 STAGING_PREFIX = ".incomplete-"  # a run being written (hidden: the index lists no dot-folder)
@@ -159,9 +159,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("case", cases, ids=[c.id for c in cases])
 
 
-def _case(item: pytest.Item):
+def _case(item: pytest.Item) -> Case | None:
+    """The benchmark case of a row (other tests may have a parameter called case too)."""
     callspec = getattr(item, "callspec", None)
-    return callspec.params.get("case") if callspec else None
+    case = callspec.params.get("case") if callspec else None
+    return case if isinstance(case, Case) else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

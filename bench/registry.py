@@ -60,6 +60,11 @@ class Entry:
             return f"{self.name} runs only widths <= {self.max_width} (op-by-op dispatch makes larger ones slow)"
         return None
 
+    def expected_outcome(self, task: str, width: int) -> str:
+        """What a cell of this backend should end as, where it is declared not to run (as
+        GradBench's per-tool lists of expected failures): "skipped", or "ok"."""
+        return "skipped" if self.skip_reason(task, width) else "ok"
+
     @property
     def facts(self) -> dict:
         """What a run records of the entry, so that its report never needs today's registry."""

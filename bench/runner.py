@@ -78,6 +78,8 @@ def run_replicate(config: pytest.Config, bench: BenchSession, replicate: int, wo
     timeout = config.getoption("row_timeout")
     finished: set[str] = set()  # cases with a row or an outcome in this replicate
     for attempt in range(total + 1):
+        if len(finished) >= total:  # the row that ended the last worker was this replicate's last
+            return
         log, skip = workdir / f"p{replicate}-a{attempt}.jsonl", workdir / f"p{replicate}-a{attempt}.skip"
         skip.write_text("\n".join(sorted(finished)))
         with open(workdir / f"p{replicate}-a{attempt}.out", "w") as output:
@@ -104,7 +106,7 @@ def run_replicate(config: pytest.Config, bench: BenchSession, replicate: int, wo
             except BaseException:  # Ctrl-C, or anything else: never leave a worker behind
                 _stop(process)
                 raise
-        if running is None and process.returncode in (0, 1):  # 1: a row failed, which its outcome says
+        if running is None and process.returncode in (0, 1, 5):  # 1: a row failed (its outcome says so); 5: none left
             return
         if running is None:  # died between rows: nothing is lost but the worker
             reason = reason or ("error", f"worker exited with status {process.returncode} between rows")
@@ -147,7 +149,7 @@ def run(session: pytest.Session, bench: BenchSession) -> Path:
     workdir = staging / "workers"
     workdir.mkdir()
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    write = (lambda line: reporter.write_line(line)) if reporter else (lambda line: None)  # noqa: E731
+    write = (lambda line: reporter.write_line(line)) if reporter else (lambda line: None)
     rows = len(session.items)
     write(f"benchmark run {run_id}: {bench.replicates} replicates x {rows} rows, each replicate a fresh process")
     progress = Progress(write, bench.replicates, rows)
@@ -162,7 +164,9 @@ def merge_workers(config: pytest.Config, bench: BenchSession, workdir: Path, out
     rows = [r["benchmark"] for r in records if r["kind"] == "row"]
     policies = [r["policy"] for r in records if r["kind"] == "policy"]
     bench.worker_policy = policies[-1] if policies else None  # the last: frameworks add their threads as they start
-    bench.incorrect = [r["case"] for r in records if r["kind"] == "row" and r["benchmark"]["extra_info"]["outcome"] != "ok"]
+    bench.incorrect = [
+        r["case"] for r in records if r["kind"] == "row" and r["benchmark"]["extra_info"]["outcome"] != "ok"
+    ]
     bench.outcomes = [{k: v for k, v in r.items() if k != "kind"} for r in records if r["kind"] == "outcome"]
     machine_info = config.hook.pytest_benchmark_generate_machine_info(config=config)
     config.hook.pytest_benchmark_update_machine_info(config=config, machine_info=machine_info)

@@ -54,7 +54,9 @@ class BenchSession:
     def cases(self, task: str) -> list[Case]:
         configs = self.grid.configs(self.activation)
         replicate = self.worker_replicate or 0
-        return [c for c in plan(configs, self.backends, self.order_seed, replicate, self.shard) if c.config.task == task]
+        return [
+            c for c in plan(configs, self.backends, self.order_seed, replicate, self.shard) if c.config.task == task
+        ]
 
     def log(self, record: dict) -> None:
         if self.worker_log is not None:

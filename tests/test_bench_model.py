@@ -159,29 +159,28 @@ def test_each_mirror_supports_exactly_the_references_activations(name):
     assert set(load_framework(name).ACTIVATIONS) == set(ri.ACTIVATIONS)
 
 
-def test_same_seed_same_order_other_seed_other_order():
+def test_each_replicate_has_its_own_order_and_the_same_rows():
     configs = GRIDS["smoke"].configs()
     chosen = backends.select(None)
-    ids = lambda seed: [case.id for case in plan(configs, chosen, 3, seed)]  # noqa: E731
-    assert ids(11) == ids(11)
-    assert ids(11) != ids(12)
-    assert sorted(ids(11)) == sorted(ids(12))  # the same rows, visited in another order
-    # Within one configuration and round, every backend appears once: a randomized block.
-    first = plan(configs, chosen, 3, 11)[: len(chosen)]
-    assert len({(c.config, c.round) for c in first}) == 1 and {c.backend.name for c in first} == {
-        b.name for b in chosen
-    }
+    ids = lambda seed, replicate: [case.id for case in plan(configs, chosen, seed, replicate)]  # noqa: E731
+    assert ids(11, 0) == ids(11, 0)
+    assert ids(11, 0) != ids(12, 0) and ids(11, 0) != [i.replace("-p1", "-p0") for i in ids(11, 1)]
+    assert sorted(ids(11, 0)) == sorted(ids(12, 0))  # the same rows, visited in another order
+    assert len(ids(11, 0)) == len(configs) * len(chosen)  # every row once per replicate
+    # Within one configuration, every backend appears once, back to back: a randomized block.
+    first = plan(configs, chosen, 11, 0)[: len(chosen)]
+    assert len({c.config for c in first}) == 1 and {c.backend.name for c in first} == {b.name for b in chosen}
 
 
 def test_shards_partition_whole_configurations():
     configs = GRIDS["default"].configs()
     chosen = backends.select(None)
-    shards = [plan(configs, chosen, 2, 5, (k, 3)) for k in (1, 2, 3)]
-    assert sorted(c.id for shard in shards for c in shard) == sorted(c.id for c in plan(configs, chosen, 2, 5))
+    shards = [plan(configs, chosen, 5, 0, (k, 3)) for k in (1, 2, 3)]
+    assert sorted(c.id for shard in shards for c in shard) == sorted(c.id for c in plan(configs, chosen, 5, 0))
     owners = {}
     for k, shard in enumerate(shards):
         for case in shard:
-            assert owners.setdefault(case.config, k) == k  # all backends and rounds of a configuration together
+            assert owners.setdefault(case.config, k) == k  # all backends of a configuration together
     for bad in ("0/2", "3/2", "a/b", "2"):
         with pytest.raises(ValueError, match="--shard: expected K/N"):
             parse_shard(bad)

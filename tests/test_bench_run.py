@@ -6,6 +6,7 @@ into the same rows as one run; the page renders in headless Chromium."""
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import os
 import shutil
@@ -14,9 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench import report
+from bench.config import GRIDS
 from bench.report import __main__ as report_main  # noqa: F401 (report.__main__.main)
 from bench.schema import Row
 
@@ -58,21 +61,24 @@ def test_run_folder_is_compact_and_every_row_follows_the_schema(smoke_run):
     }
     assert {"benchmarks.json", "samples.npz", "benchmarks.csv.gz", "summary.md", "index.html"} | plots <= names
     data = json.loads((smoke_run / "benchmarks.json").read_text())
-    # 2 backends x 2 rounds x (4 gradient configurations + 6 training configurations)
+    # 2 backends x 2 replicates x (4 gradient configurations + 6 training configurations)
     assert len(data["benchmarks"]) == 40
     for bench in data["benchmarks"]:
         assert "data" not in bench["stats"]  # the samples live in samples.npz
         extra = bench["extra_info"]
         assert set(Row.required()) <= set(extra) <= set(Row.fields())  # None fields are left out
-        assert extra["flops"] > 0 and extra["rel_err"] <= extra["tolerance"] and extra["peak_gflops"] > 0
+        assert extra["flops"] > 0 and extra["rel_err"] <= extra["tolerance"] and extra["outcome"] == "ok"
+        assert (extra.get("peak_gflops", 0) > 0) == (extra["replicate"] == 0)  # per configuration, once a run
         if extra["task"] == "gradient":  # training rows have no floor: see bench/flops.py
-            assert extra["floor_s"] > 0 and extra["floor_source"]
+            assert (extra.get("floor_s", 0) > 0 and bool(extra.get("floor_source"))) == (extra["replicate"] == 0)
             assert extra["forward_s"] > 0 and extra["grad_over_forward"] > 0
         else:
             assert extra["steps"] > 0 and extra["per_step_s"] > 0
-    assert sorted({b["extra_info"]["round"] for b in data["benchmarks"]}) == [0, 1]
+    assert sorted({b["extra_info"]["replicate"] for b in data["benchmarks"]}) == [0, 1]
     info = data["machine_info"]["autograd_bench"]
-    assert info["grid"] == "smoke" and info["order_seed"] == 3 and info["rounds"] == 2
+    assert info["grid"] == "smoke" and info["order_seed"] == 3 and info["replicates"] == 2
+    assert info["reference"] == "numpy-hadamard" and info["backend_facts"]["numpy-diag"]["framework"] == "numpy"
+    assert info["cpu"]["instruction_sets"] and info["cpu"]["memory_gib"] > 0  # the machine line's facts
     assert info["thread_policy"]["malloc"] == "glibc defaults"
     run = report.load_run(smoke_run)
     assert all(len(b["stats"]["data"]) == b["stats"]["rounds"] for b in run["benchmarks"])
@@ -80,8 +86,9 @@ def test_run_folder_is_compact_and_every_row_follows_the_schema(smoke_run):
     assert f"[{smoke_run.name}]({smoke_run.name}/summary.md)" in index
     summary = (smoke_run / "summary.md").read_text()
     for heading in ("Wins, ties and losses", "Agreement", "Speed-up against numpy-hadamard", "Median time",
-                    "Gradient ÷ forward", "Throughput, floor and peak", "Training", "Compile break-even", "Peak memory",
-                    "Skipped rows", "too noisy", "commit"):  # fmt: skip
+                    "Gradient ÷ forward", "Throughput, floor and peak", "Training", "Compile break-even", "## Memory", "traced_bytes",
+                    "Outcomes", "Stability", "Processes a ±5 % speed-up interval would need", "geometric mean speed-up",
+                    "commit"):  # fmt: skip
         assert heading in summary, heading
     assert "❌" not in summary and "× [" in summary
 
@@ -90,7 +97,7 @@ def test_json_is_readable_by_pytest_benchmark_compare(smoke_run):
     cli = Path(sys.executable).parent / "pytest-benchmark"  # the console script pytest-benchmark installs
     done = subprocess.run([str(cli), "compare", str(smoke_run / "benchmarks.json")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "test_gradient[w16-L2-d16-float64-tanh-numpy-hadamard-r0]" in done.stdout
+    assert "test_gradient[w16-L2-d16-float64-tanh-numpy-hadamard-p0]" in done.stdout
 
 
 def test_report_reruns_from_the_files_alone(smoke_run, tmp_path):
@@ -110,7 +117,7 @@ def bad_inputs(tmp_path: Path, smoke_run: Path) -> dict[str, Path]:
     empty["benchmarks"] = []
     files["no benchmarks"].write_text(json.dumps(empty))
     old = json.loads(good)
-    del old["benchmarks"][0]["extra_info"]["round"]
+    del old["benchmarks"][0]["extra_info"]["replicate"]
     files["old schema"].write_text(json.dumps(old))
     return files
 
@@ -125,30 +132,40 @@ def test_bad_report_input_is_one_line_exit_2_nothing_written(case, smoke_run, tm
     assert not out.exists()
 
 
-def test_compare_flags_a_real_change_and_fails_above_threshold(smoke_run, tmp_path, capsys):
-    slower = tmp_path / "slower"
-    shutil.copytree(smoke_run, slower)
-    data = json.loads((slower / "benchmarks.json").read_text())
-    import numpy as np
-
-    with np.load(slower / "samples.npz") as npz:
-        samples = {k: npz[k] for k in npz.files}
-    target = [b for b in data["benchmarks"] if b["extra_info"]["backend"] == "numpy-hadamard"][:2]
-    for bench in target:  # both rounds of one row, so the pooled comparison sees it
-        samples[bench["fullname"]] = samples[bench["fullname"]] * 1.5
-        bench["stats"]["median"] *= 1.5
-    np.savez_compressed(slower / "samples.npz", **samples)
-    (slower / "benchmarks.json").write_text(json.dumps(data))
+def test_compare_judges_replicates_identical_code_passes_a_real_slowdown_is_caught(smoke_run, tmp_path, capsys):
+    """Deterministic: one row's replicate medians are set, equal within each run, 1.5x apart."""
+    runs = {name: tmp_path / name for name in ("old", "new")}
+    for name, factor in (("old", 1.0), ("new", 1.5)):
+        shutil.copytree(smoke_run, runs[name])
+        data = json.loads((runs[name] / "benchmarks.json").read_text())
+        for bench in data["benchmarks"]:
+            extra = bench["extra_info"]
+            if extra["backend"] == "numpy-hadamard" and extra["config"] == "w16-L2-d16-float64-tanh":
+                bench["stats"]["median"] = 1e-3 * factor
+        (runs[name] / "benchmarks.json").write_text(json.dumps(data))
     main = report.__main__.main
     assert main(["--compare", str(smoke_run), str(smoke_run)]) == 0
     assert "0 changed" in capsys.readouterr().out
-    assert main(["--compare", str(smoke_run), str(slower), "--fail-above", "20"]) == 1
-    assert "**slower**" in capsys.readouterr().out
+    assert main(["--compare", str(runs["old"]), str(runs["new"]), "--fail-above", "20"]) == 1
+    out = capsys.readouterr().out
+    assert "1 changed" in out and "**slower**" in out
+
+
+def test_change_interval_is_a_welch_interval_over_replicates():
+    from bench.report.compare import change_interval, verdict
+
+    base = np.array([1.00, 1.02, 0.98, 1.01, 0.99])
+    ratio, low, high = change_interval(base, base * 1.5)
+    assert ratio == pytest.approx(1.5) and verdict(low, high, 0.10) == "slower"
+    assert verdict(*change_interval(base, base[::-1])[1:], 0.10) == ""
+    noisy_old, noisy_new = np.array([1.0, 1.3, 0.8]), np.array([1.2, 0.9, 1.1])  # drift between processes: no call
+    assert verdict(*change_interval(noisy_old, noisy_new)[1:], 0.10) == ""
 
 
 def test_second_run_never_touches_the_first_and_interrupt_saves_nothing(smoke_run):
-    """Deterministic: the SIGINT is sent once the first row has passed, into a run that takes many
-    minutes (2 s a row on the default grid), so however late it comes it lands mid-run."""
+    """Deterministic: the SIGINT is sent once the first row has finished (the parent's first
+    progress line), into a run that takes many minutes (2 s a row on the default grid), so however
+    late it comes it lands mid-run; the parent ends its worker and saves nothing."""
     results = smoke_run.parent
     before = {p: p.read_bytes() for p in smoke_run.iterdir()}
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -159,7 +176,7 @@ def test_second_run_never_touches_the_first_and_interrupt_saves_nothing(smoke_ru
     lines = []
     for line in child.stdout:  # blocks until the child writes; it writes PASSED after each row
         lines.append(line)
-        if " PASSED" in line:
+        if line.startswith("replicate 1/"):
             break
     assert any(p.name.startswith(".incomplete-") for p in results.iterdir())  # the run is being written
     child.send_signal(signal.SIGINT)
@@ -170,7 +187,28 @@ def test_second_run_never_touches_the_first_and_interrupt_saves_nothing(smoke_ru
     assert {p: p.read_bytes() for p in smoke_run.iterdir()} == before
 
 
-ONE_ROW = ["--grid", "smoke", "--rounds", "1", "-k", "gradient and w16 and float64"]
+ONE_ROW = ["--grid", "smoke", "--replicates", "1", "-k", "gradient and w16 and float64"]
+
+
+def test_each_fault_ends_as_its_outcome_and_every_other_cell_is_measured(tmp_path):
+    """Backends that exist only in the tests: one hangs, one raises, one is wrong."""
+    backends = "numpy-hadamard,numpy-diag,test-hang,test-raise,test-wrong"
+    done = run_benchmarks(tmp_path, *ONE_ROW, "--replicates", "2", "--backends", backends, "--row-timeout", "4",
+                          "-p", "tests.plugins.faulty_backends")  # fmt: skip
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]  # incorrect, error and timeout fail the run
+    (run,) = runs(tmp_path)
+    cells = {r["backend"]: r for r in csv.DictReader((run / "speedups.csv").open())}
+    assert {b: cells[b]["outcome"] for b in cells} == {"numpy-hadamard": "ok", "numpy-diag": "ok", "test-hang": "timeout",
+                                                        "test-raise": "error", "test-wrong": "incorrect"}  # fmt: skip
+    assert "injected failure while preparing" in cells["test-raise"]["reason"]
+    assert "--row-timeout" in cells["test-hang"]["reason"]
+    assert cells["numpy-diag"]["replicates"] == "2" and float(cells["numpy-diag"]["speedup"]) > 0  # measured in both
+    assert float(cells["test-wrong"]["speedup"]) > 0  # incorrect is still timed and kept
+    page = (run / "index.html").read_text()
+    for outcome in ("timeout", "error", "incorrect"):
+        assert f"outcome-{outcome}" in page
+    summary = (run / "summary.md").read_text()
+    assert "injected failure while preparing" in summary and "| timeout" in summary
 
 
 def test_a_run_left_behind_or_damaged_never_stops_a_new_run(tmp_path):
@@ -222,7 +260,7 @@ def test_an_isolated_row_that_skips_is_a_skip_not_an_error(tmp_path):
         (["--threads", "0"], "--threads: expected 1 to"),
         (["--threads", "999"], "--threads: expected 1 to"),
         (["--diag-budget-gib", "-1"], "--diag-budget-gib: expected a positive number"),
-        (["--rounds", "0"], "--rounds: expected a positive integer"),
+        (["--replicates", "0"], "--replicates: expected a positive integer"),
         (["--shard", "3/2"], "--shard: expected K/N"),
         (["--row-timeout", "0"], "--row-timeout: expected a positive number"),
         (["--results-dir=/proc/no-such-dir"], "--results-dir: cannot create a run folder in /proc/no-such-dir"),
@@ -237,27 +275,34 @@ def test_bad_options_are_usage_errors_and_write_nothing(tmp_path, args, message)
 
 def test_isolate_child_runs_with_the_parents_options(tmp_path):
     """pytest-benchmark's own options reach the child: it reports the options it ran with."""
-    run = the_run(tmp_path, "--grid", "smoke", "--backends", "numpy-hadamard", "--rounds", "1", "--isolate",
+    run = the_run(tmp_path, "--grid", "smoke", "--backends", "numpy-hadamard", "--replicates", "1", "--isolate",
                   "--benchmark-disable-gc", "--benchmark-timer", "time.process_time", "-k", "gradient and w16")  # fmt: skip
     data = json.loads((run / "benchmarks.json").read_text())
     assert len(data["benchmarks"]) == 2  # w16 in both dtypes
     for bench in data["benchmarks"]:
         extra = bench["extra_info"]
-        assert extra["isolated_median_s"] > 0 and extra["isolated_rss_peak_bytes"] >= 0
+        # the same row in a fresh process: the same order of magnitude as the worker's own timing
+        assert 0.2 < extra["isolated_median_s"] / bench["stats"]["median"] < 5
         assert extra["isolated_options"]["disable_gc"] is True
         assert extra["isolated_options"]["timer"] == "process_time"
         assert extra["isolated_options"]["max_time"] == 0.01
     assert "In-process against isolated timing" in (run / "summary.md").read_text()
 
 
-def test_one_thread_policy_is_applied_and_verified(tmp_path):
-    run = the_run(tmp_path, "--grid", "smoke", "--backends", "numpy-hadamard", "--threads", "1", "--rounds", "1")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_thread_policy_is_applied_and_cpu_util_sees_it(tmp_path, threads):
+    """One thread: the process pinned to one core, every pool at 1, one busy thread. Two: the
+    w64 float64 product keeps both busy, so cpu_util would catch a policy that did nothing."""
+    if threads > os.cpu_count():
+        pytest.skip("needs 2 cores")
+    run = the_run(tmp_path, "--grid", "smoke", "--backends", "numpy-hadamard", "--threads", str(threads),
+                  "--replicates", "1", "--benchmark-max-time=0.2", "-k", "gradient and w64 and float64")  # fmt: skip
     data = json.loads((run / "benchmarks.json").read_text())
     policy = data["machine_info"]["autograd_bench"]["thread_policy"]
-    assert policy["threads"] == 1 and len(policy["cpu_affinity"]) == 1
-    assert all(blas["num_threads"] == 1 for blas in policy["blas"])
-    # CPU time / wall time over each timed loop: one busy thread (a second core would show ~2).
-    assert all(bench["extra_info"]["cpu_util"] < 1.3 for bench in data["benchmarks"])
+    assert policy["threads"] == threads and len(policy["cpu_affinity"]) == threads
+    assert all(blas["num_threads"] == threads for blas in policy["blas"])
+    (util,) = [bench["extra_info"]["cpu_util"] for bench in data["benchmarks"]]
+    assert util < 1.3 if threads == 1 else util > 1.3, util
 
 
 def test_shards_merge_into_the_rows_of_one_run(smoke_run, tmp_path):
@@ -280,7 +325,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (.ci/run installs Debian's chromium)")
 def test_page_renders_in_headless_chromium(smoke_run, tmp_path):
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--window-size=1300,900",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
                (smoke_run / "index.html").as_uri()]  # fmt: skip
@@ -290,3 +335,24 @@ def test_page_renders_in_headless_chromium(smoke_run, tmp_path):
     rendered = json.loads(done.stdout.split(marker, 1)[1].split('"', 1)[0].replace("&quot;", '"'))
     assert rendered["images"] >= 4 and rendered["loaded"] == rendered["images"]
     assert rendered["heatmap_cells"] == 2 * 4  # 2 backends x 4 gradient configurations
+    assert (
+        rendered["viewport"] == 1300 and rendered["widest_table_right"] <= rendered["viewport"]
+    )  # nothing off the edge
+
+
+@pytest.fixture(scope="module")
+def every_backend_run(tmp_path_factory) -> Path:
+    """Every backend that is not opt-in, on the smoke grid, one replicate: the harness end to end."""
+    return the_run(tmp_path_factory.mktemp("all"), "--grid", "smoke", "--replicates", "1",
+                   "--benchmark-max-time=0.005")  # fmt: skip
+
+
+def test_the_smoke_grids_outcomes_are_the_declared_ones(every_backend_run):
+    from bench.registry import REGISTRY
+
+    cells = list(csv.DictReader((every_backend_run / "speedups.csv").open()))
+    configs = {c.id: c for c in GRIDS["smoke"].configs()}
+    found = {(r["task"], r["config"], r["backend"]): r["outcome"] for r in cells}
+    expected = {(c.task, c.id, name): REGISTRY[name].expected_outcome(c.task, c.width)
+                for c in configs.values() for name, b in REGISTRY.items() if not b.opt_in}  # fmt: skip
+    assert found == expected

@@ -1,15 +1,18 @@
 """Tables, a page and plots of a benchmark run; comparing runs; merging shards.
 
-    python -m bench.report RUN_DIR_OR_JSON [--out DIR]
+    python -m bench.report RUN_DIR_OR_JSON [--out DIR] [--equivalence E]
+    python -m bench.report agree RUN RUN... [--min-coverage X]
     python -m bench.report --compare OLD NEW [--threshold PCT] [--fail-above PCT]
     python -m bench.report merge RUN_DIR... --out DIR [--allow-mixed]
     python -m bench.report compact RUN_DIR...
 
-Every number comes from the run's files (``benchmarks.json`` and ``samples.npz``). Modules:
-``load`` (reading and validating, the tidy table), ``stats`` (speed-up intervals), ``sections``
-(the summary's sections), ``plots``, ``html`` (the page), ``compare``, ``merge``. Every file is
-written to a temporary name and renamed, so an interrupted report never leaves half a table;
-bad input gets one error line and nothing is written.
+Every number comes from the run's files (``benchmarks.json`` and ``samples.npz``), and every
+fact about the backends from the run's own metadata (``context``). Modules: ``load`` (reading
+and validating, the tidy table), ``context`` (the run as the report sees it), ``stats``
+(paired ratios and their intervals), ``sections``, ``ratios``, ``training``, ``stability`` (the
+summary's sections), ``plots``, ``html`` (the page), ``agree``, ``compare``, ``merge``. Every
+file is written to a temporary name and renamed, so an interrupted report never leaves half a
+table; bad input gets one error line and nothing is written.
 """
 
 from __future__ import annotations
@@ -20,12 +23,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import sections
+from . import ratios, sections
+from .context import Context, context
 from .html import page
-from .load import ReportError, compact_run, frame, load_run, per_backend, samples_of, write_atomic
+from .load import ReportError, compact_run, load_run, write_atomic
 from .plots import PLOTS, save_plots
-from .sections import Context
-from .stats import speedups
+from .stability import section_stability
 from .tables import markdown
 from .training import section_training
 
@@ -33,70 +36,81 @@ SECTIONS = [
     sections.section_machine,
     sections.section_headline,
     sections.section_tally,
+    sections.section_outcomes,
     sections.section_agreement,
     sections.section_speedup,
+    ratios.section_golden,
     sections.section_times,
-    sections.section_grad_over_forward,
-    sections.section_autograd_tax,
+    ratios.section_grad_over_forward,
+    ratios.section_autograd_tax,
     sections.section_efficiency,
     section_training,
     sections.section_compile,
     sections.section_memory,
     sections.section_scaling,
     sections.section_isolation,
-    sections.section_skipped,
-    sections.section_noise,
+    section_stability,
 ]  # the summary, in this order
 
-__all__ = ["PLOTS", "ReportError", "compact_run", "context", "load_run", "write_index", "write_report"]
+__all__ = ["PLOTS", "ReportError", "compact_run", "context", "load_run", "speedups_csv", "write_index", "write_report"]
+
+CELL_OUTCOME_ORDER = ("incorrect", "error", "timeout", "skipped")  # a cell's outcome: the worst of its replicates'
 
 
-def context(run: dict) -> Context:
-    rows = frame(run)
-    table = per_backend(rows).merge(speedups(rows, samples_of(run)), on=["config", "backend"], how="left")
-    return Context(run, rows, table)
+def speedups_csv(ctx: Context) -> pd.DataFrame:
+    """The headline result as a tidy table, one line per (task, configuration, backend): speed-up,
+    low, high, call, outcome and replicates. Runs are compared from it (``agree``)."""
+    timed = ctx.table[["task", "config", "backend", "speedup", "low", "high", "call", "replicates_timed"]].rename(
+        columns={"replicates_timed": "replicates"})  # fmt: skip
+    cells = ctx.outcomes.drop_duplicates(["task", "config", "backend", "outcome"])
+    worst = {}
+    for r in cells.itertuples():
+        key = (r.task, r.config, r.backend)
+        if key not in worst or CELL_OUTCOME_ORDER.index(r.outcome) < CELL_OUTCOME_ORDER.index(worst[key][0]):
+            worst[key] = (r.outcome, r.reason)
+    untimed = pd.DataFrame([{"task": t, "config": c, "backend": b, "replicates": 0}
+                            for (t, c, b) in worst if not ((timed["config"] == c) & (timed["backend"] == b)).any()])  # fmt: skip
+    table = pd.concat([timed, untimed], ignore_index=True) if len(untimed) else timed
+    keys = list(zip(table["task"], table["config"], table["backend"]))
+    table["outcome"] = [worst.get(k, ("ok", ""))[0] for k in keys]
+    table["reason"] = [worst.get(k, ("ok", ""))[1] for k in keys]
+    return table.sort_values(["task", "config", "backend"]).reset_index(drop=True)
 
 
 def summary_markdown(ctx: Context, plots: list[str]) -> str:
     title = f"# Benchmark run {ctx.bench.get('run_id') or Path(ctx.run['_path']).parent.name}"
     intro = (f"Cost and all parameter gradients (task gradient) and SGD training (task train) of {ctx.bench.get('activation', 'tanh')} "
-             "MLPs, computed by each backend from the same parameters and data. The page `index.html` shows the same run.")  # fmt: skip
+             "MLPs, computed by each backend from the same parameters and data. The page `index.html` shows the same run; "
+             "`speedups.csv` holds every speed-up with its interval, call and outcome.")  # fmt: skip
     parts = [title, intro, *(section(ctx) for section in SECTIONS)]
     parts.append("\n".join(["## Plots", "", *(f"![{PLOTS[k][1]}]({PLOTS[k][0]})" for k in plots), ""]))
     return "\n\n".join(p.strip("\n") for p in parts if p)
 
 
-def write_report(source: Path, out: Path | None = None) -> Path:
-    """benchmarks.csv.gz, summary.md, index.html and plots for one run, into ``out`` (default: the run's folder)."""
+def write_report(source: Path, out: Path | None = None, equivalence: float | None = None) -> Path:
+    """benchmarks.csv.gz, speedups.csv, summary.md, index.html and plots for one run, into ``out``
+    (default: the run's folder)."""
     run = load_run(source)  # raises before anything is written
-    ctx = context(run)
+    ctx = context(run, equivalence)
     out = Path(out) if out else Path(run["_path"]).parent
     out.mkdir(parents=True, exist_ok=True)
     plots = save_plots(ctx, out)
     table = ctx.rows.drop(columns=["isolated_options"], errors="ignore").to_csv(index=False, float_format="%.6g")
     # gzip: a fifth of the bytes, and pandas.read_csv("benchmarks.csv.gz") reads it as it is.
     write_atomic(out / "benchmarks.csv.gz", gzip.compress(table.encode(), mtime=0))
+    write_atomic(out / "speedups.csv", speedups_csv(ctx).to_csv(index=False, float_format="%.6g"))
     write_atomic(out / "summary.md", summary_markdown(ctx, plots))
     write_atomic(out / "index.html", page(ctx, plots))
     return out
 
 
 def headline(ctx: Context) -> str:
-    """One line for the index: who has the lowest median how often, and the seed network's training."""
-    gradient = ctx.task("gradient")
-    best = gradient.loc[gradient.groupby("config")["median"].idxmin(), "backend"].value_counts()
-    text = (
-        "lowest gradient median: "
-        + ", ".join(f"{b} {n}" for b, n in best.items())
-        + f" of {gradient['config'].nunique()}"
-    )
-    seed = ctx.task("train")
-    seed = seed[(seed["network"] == "seed") & (seed["dtype"] == "float64") & seed["batch_size"].isna()]
-    if not seed.empty:
-        text += "; seed network float64 µs/step: " + ", ".join(
-            f"{r.backend} {r.per_step_s * 1e6:.0f}" for r in seed.sort_values("per_step_s").itertuples()
-        )
-    return text
+    """One line for the index: each backend's geometric-mean gradient speed-up, fastest first."""
+    from .stats import geometric_headline
+
+    geo = geometric_headline(ctx.rows, ctx.reference)
+    geo = geo[geo["task"] == "gradient"].sort_values("geomean", ascending=False)
+    return "gradient, geometric mean speed-up: " + ", ".join(f"{r.backend} {r.geomean:.2f}×" for r in geo.itertuples())
 
 
 def _index_row(run_dir: Path) -> dict:
@@ -118,7 +132,7 @@ def _index_row(run_dir: Path) -> dict:
     return {"run": link + (f" ([page]({run_dir.name}/index.html))" if (run_dir / "index.html").is_file() else ""),
             "date (UTC)": str(run.get("datetime", "–"))[:19],
             "machine": f"{bench.get('cpu_model', '–')}, {bench.get('cores', '–')} cores",
-            "grid": bench.get("grid", "–"), "rounds": str(bench.get("rounds", 1)),
+            "grid": bench.get("grid", "–"), "replicates": str(bench.get("replicates", bench.get("rounds", 1))),
             "allocator": (bench.get("thread_policy") or {}).get("malloc", "–"),
             "size": f"{sum(f.stat().st_size for f in run_dir.iterdir()) / 2**20:.2f} MiB", "headline": headline_text}  # fmt: skip
 
@@ -131,12 +145,12 @@ def write_index(results: Path) -> Path:
     rows = [_index_row(run_dir) for run_dir in run_dirs]
     text = "\n".join(["# Benchmark runs", "",
                       "Written at the end of every `pytest --benchmark-only` run; one folder per run, never overwritten.", "",
-                      "A run folder is kept small enough to commit (a default run with every round: about 1.5 MB, where the "
-                      "first version's runs were 13-14 MB, almost all of it raw samples inside the JSON):", "",
+                      "A run folder is kept small enough to commit:", "",
                       "- `benchmarks.json`: pytest-benchmark's JSON with statistics but without the raw samples, floats to 6 "
                       "digits, the timing options said once: `pytest-benchmark compare` reads it as before;",
-                      "- `samples.npz`: every timing sample of every row (float32, compressed), which the speed-up intervals "
-                      "and `python -m bench.report --compare` read;",
+                      "- `samples.npz`: every timing sample of every row (float32, compressed);",
+                      "- `speedups.csv`: one line per (task, configuration, backend): speed-up, interval, call, outcome, "
+                      "replicates (what `python -m bench.report agree` compares);",
                       "- `benchmarks.csv.gz`: the tidy table, gzipped (`pandas.read_csv` reads it as it is);",
                       "- `summary.md`, `index.html` (the same run as a page, showing the PNG plots beside it; PNGs in a "
                       "64-colour palette).", "",

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from . import PLOTS, ReportError, compact_run, write_index, write_report
+from .agree import agree
 from .compare import compare, compare_markdown
 from .merge import merge
 
@@ -33,6 +34,21 @@ def main(argv: list[str] | None = None) -> int:
             _refresh_index(out)
             print(f"merged {len(args.runs)} shards into {out}/")
             return 0
+        if argv[:1] == ["agree"]:
+            parser = argparse.ArgumentParser(prog="python -m bench.report agree",
+                                             description="do two or more runs of one grid agree? (from their speedups.csv)")  # fmt: skip
+            parser.add_argument("runs", nargs="+", type=Path)
+            parser.add_argument("--min-coverage", type=float, metavar="X",
+                                help="exit 1 if, for some pair and task, fewer than X (0-1) of one run's estimates lie in the other's intervals")  # fmt: skip
+            args = parser.parse_args(argv[1:])
+            if args.min_coverage is not None and not 0 <= args.min_coverage <= 1:
+                parser.error(f"--min-coverage: expected a share between 0 and 1, got {args.min_coverage}")
+            text, lowest = agree(args.runs)
+            print(text)
+            if args.min_coverage is not None and lowest < args.min_coverage:
+                print(f"coverage {lowest:.0%} is below --min-coverage {args.min_coverage:.0%}", file=sys.stderr)
+                return 1
+            return 0
         if argv[:1] == ["compact"]:
             for run in argv[1:]:
                 before, after = compact_run(Path(run))
@@ -41,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__.splitlines()[0])
         parser.add_argument("run", nargs="?", type=Path, help="a run folder or its benchmarks.json")
         parser.add_argument("--out", type=Path, help="where to write (default: the run's folder)")
+        parser.add_argument("--equivalence", type=float, metavar="E",
+                            help="call a speed-up whose whole interval lies within 1 ± E 'same' (e.g. 0.05)")  # fmt: skip
         parser.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"), help="compare two runs")
         parser.add_argument("--threshold", type=float, default=10.0, help="percent change that counts (default 10)")
         parser.add_argument(
@@ -58,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"regression: {len(worst)} row(s) slower by more than {args.fail_above:g} %", file=sys.stderr)
                     return 1
             return 0
-        out = write_report(args.run, args.out)
+        if args.equivalence is not None and not 0 < args.equivalence < 1:
+            parser.error(f"--equivalence: expected a share between 0 and 1, got {args.equivalence}")
+        out = write_report(args.run, args.out, args.equivalence)
         if args.out is None:
             _refresh_index(out)
         print(f"wrote {out}/summary.md, index.html, benchmarks.csv.gz and up to {len(PLOTS)} plots")

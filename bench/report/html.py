@@ -1,7 +1,8 @@
 """``index.html``: one self-contained page per run (no network, no external scripts or fonts:
-styles and script inline, the plots the PNG files beside it in the run folder). The machine and process policy, a heat map of speed-ups (backends x configurations,
-coloured by log speed-up, intervals in every cell, ties outlined), agreement, J/F, training, and
-the plots. A few lines of script record, once the page has loaded, whether every image decoded
+styles and script inline, the plots the PNG files beside it in the run folder). The machine and process policy, a heat map of speed-ups (configurations x backends,
+coloured by log speed-up, intervals in every cell, ties outlined, outcomes as distinct cells with
+their reason), agreement, × golden, J/F, the autograd tax, training (configurations down the
+rows, so no table runs off the page), and the plots. A few lines of script record, once the page has loaded, whether every image decoded
 and the heat map has cells (``data-rendered`` on <body>), for a headless browser to read back."""
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import html
 import numpy as np
 import pandas as pd
 
-from ..registry import REFERENCE
+from .context import Context
 from .plots import PLOTS
-from .sections import Context, speedup_cell
-from .stats import tally
+from .ratios import autograd_tax, golden_ratios, grad_over_forward
+from .sections import speedup_cell
+from .stats import fmt_speedup, geometric_headline, tally
 from .tables import fmt_time
 
 STYLE = """
@@ -22,8 +24,14 @@ body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; max-width
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; } td.tie { outline: 2px dashed #555; outline-offset: -3px; font-style: italic; }
+td.missing { background: #eee !important; color: #888 !important; }
+td.outcome-incorrect { background: #7b1fa2 !important; color: #fff !important; font-weight: bold; }
+td.outcome-error { background: #424242 !important; color: #fff !important; }
+td.outcome-timeout { background: #e65100 !important; color: #fff !important; }
+td.outcome-skipped { background: #fafafa !important; color: #999 !important; font-style: italic; }
 .warning { background: #fff3cd; border: 1px solid #e0c36c; padding: 0.5em; margin: 0.3em 0; }
 img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; } .note { color: #555; max-width: 60em; }
+.legend span { display: inline-block; padding: 2px 8px; margin-right: 6px; border: 1px solid #ccc; }
 """
 
 PROBE = """
@@ -31,7 +39,10 @@ window.addEventListener('load', () => {
   const images = Array.from(document.images);
   const loaded = images.filter(i => i.complete && i.naturalWidth > 0).length;
   const cells = document.querySelectorAll('#T_heatmap td').length;
-  document.body.setAttribute('data-rendered', JSON.stringify({images: images.length, loaded: loaded, heatmap_cells: cells}));
+  const outcomes = document.querySelectorAll('#T_heatmap td[class*="outcome-"]').length;
+  const widest = Math.max(0, ...Array.from(document.querySelectorAll('table')).map(t => t.getBoundingClientRect().right));
+  document.body.setAttribute('data-rendered', JSON.stringify({images: images.length, loaded: loaded, heatmap_cells: cells,
+    outcome_cells: outcomes, widest_table_right: widest, viewport: window.innerWidth}));
 });
 """
 
@@ -40,29 +51,60 @@ def _table(df: pd.DataFrame, table_id: str = "") -> str:
     return df.to_html(escape=True, na_rep="–", table_id=table_id or None, border=0)
 
 
+def _missing_grey(text: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(np.where(text == "–", "missing", ""), index=text.index, columns=text.columns)
+
+
 def heat_map(ctx: Context) -> str:
-    """Configurations down, backends across; colour: log2 speed-up, green faster, red slower."""
+    """Configurations down, backends across; colour: log2 speed-up, green faster, red slower.
+    A cell that is not ok in some replicate shows its outcome, with the reason as its tooltip."""
     df = ctx.task("gradient")
-    if df.empty:
+    outcomes = ctx.outcomes[ctx.outcomes["task"] == "gradient"]
+    if df.empty and outcomes.empty:
         return "<p>No gradient rows.</p>"
-    order = df.sort_values(["dtype", "depth", "width", "batch"])["config"].drop_duplicates()
-    wide = {v: df.pivot_table(index="config", columns="backend", values=v, aggfunc="first").loc[order]
+    shape = pd.concat(
+        [df[["config", "dtype", "depth", "width", "batch"]], outcomes[["config", "dtype", "depth", "width", "batch"]]]
+    )
+    order = shape.sort_values(["dtype", "depth", "width", "batch"])["config"].drop_duplicates()
+    backends = sorted(set(df["backend"]) | set(outcomes["backend"]))
+    wide = {v: df.pivot_table(index="config", columns="backend", values=v, aggfunc="first").reindex(index=order, columns=backends)
             for v in ("speedup", "low", "high")}  # fmt: skip
     speed, low, high = wide["speedup"], wide["low"], wide["high"]
-    reference = speed.columns == REFERENCE
-    text = pd.DataFrame(
-        [[speedup_cell(b, speed.at[c, b], low.at[c, b], high.at[c, b]).replace(" tie", "") for b in speed.columns]
-         for c in speed.index], index=speed.index, columns=speed.columns)  # fmt: skip
-    ties = ((low <= 1) & (high >= 1)).to_numpy() & ~reference
-    colour = np.log2(speed.astype(float))
-    colour.loc[:, reference] = 0.0  # the reference itself: neutral
+    text = pd.DataFrame([[speedup_cell(ctx, b, speed.at[c, b], low.at[c, b], high.at[c, b]).replace(" tie", "")
+                          for b in backends] for c in order], index=order, columns=backends)  # fmt: skip
+    classes = _missing_grey(text)
+    tips = pd.DataFrame("", index=order, columns=backends)
+    ties = ((low <= 1) & (high >= 1)).to_numpy() & (speed.columns != ctx.reference)
+    classes = classes.where(~ties, "tie")
+    worst = {"skipped": 0, "timeout": 1, "error": 2, "incorrect": 3}
+    for (config, backend), part in outcomes.groupby(["config", "backend"]):
+        outcome = max(part["outcome"], key=worst.get)
+        reasons = "; ".join(dict.fromkeys(f"{o} (replicate {r}): {why}" for o, r, why in
+                                          zip(part["outcome"], part["replicate"], part["reason"])))  # fmt: skip
+        label = outcome if pd.isna(speed.at[config, backend]) else f"{text.at[config, backend]} {outcome}"
+        text.at[config, backend], classes.at[config, backend] = label, f"outcome-{outcome}"
+        tips.at[config, backend] = reasons[:500]
+    colour = np.log2(speed.astype(float)).fillna(0.0)
+    colour.loc[:, speed.columns == ctx.reference] = 0.0  # the reference itself: neutral
     styler = (
         text.style.background_gradient(cmap="RdYlGn", gmap=colour, axis=None, vmin=-3, vmax=3)
-        .map(lambda v: "background-color: #eee; color: #888" if v == "–" else "")
-        .set_td_classes(pd.DataFrame(np.where(ties, "tie", ""), index=speed.index, columns=speed.columns))
+        .set_td_classes(classes)
+        .set_tooltips(
+            tips,
+            props="visibility: hidden; position: absolute; z-index: 1; background: #333; color: #fff; "
+            "padding: 4px; white-space: normal; width: 30em;",
+            as_title_attribute=True,
+        )  # fmt: skip
         .set_uuid("heatmap")  # the table's id is T_heatmap
     )
     return styler.to_html()
+
+
+def _down(df: pd.DataFrame, values: str, fmt) -> str:
+    """Configurations down the rows (as the heat map), backends across: no table runs off the page."""
+    wide = df.pivot_table(index="config", columns="backend", values=values, aggfunc="first")
+    text = wide.map(lambda v: fmt(v) if pd.notna(v) else "–")
+    return text.style.set_td_classes(_missing_grey(text)).to_html()
 
 
 def _image(name: str) -> str:
@@ -70,42 +112,57 @@ def _image(name: str) -> str:
 
 
 def page(ctx: Context, plots: list[str]) -> str:
+    from ..machine import machine_line
+
     bench = ctx.bench
     policy = bench.get("thread_policy") or {}
     facts = pd.DataFrame(
         [("run", bench.get("run_id")), ("date (UTC)", ctx.run.get("datetime")), ("commit", (ctx.run.get("commit_info") or {}).get("id")),
-         ("CPU", f"{bench.get('cpu_model')}, {bench.get('cores')} cores"), ("grid", bench.get("grid")),
-         ("rounds", f"{bench.get('rounds')} (order seed {bench.get('order_seed')})"),
+         ("machine", machine_line(bench)), ("grid", bench.get("grid")),
+         ("replicates", f"{bench.get('replicates')} worker processes (order seed {bench.get('order_seed')})"),
          ("threads", policy.get("threads")), ("allocator", policy.get("malloc")),
          ("BLAS", "; ".join(f"{b.get('internal_api')} {b.get('version')} {b.get('architecture')}" for b in policy.get("blas", []))),
          ("versions", ", ".join(f"{k} {v}" for k, v in bench.get("versions", {}).items() if v))],
         columns=["", "value"]).set_index("")  # fmt: skip
     parts = [f"<h1>Benchmark run {html.escape(str(bench.get('run_id')))}</h1>", _table(facts)]
     parts += [f'<div class="warning">Warning: {html.escape(w)}</div>' for w in bench.get("warnings", [])]
-    parts += ["<h2>Speed-up against numpy-hadamard (gradient)</h2>",
-              f'<p class="note">Each cell: `{REFERENCE}`\'s time ÷ the backend\'s, median over rounds [95 % interval]; green '
-              "is faster than the reference, red slower (colour: log speed-up). Outlined italic cells are ties: the interval "
-              "contains 1.</p>", heat_map(ctx)]  # fmt: skip
+    geo = geometric_headline(ctx.rows, ctx.reference)
+    if not geo.empty:
+        geo = geo.assign(speedup=[fmt_speedup(p, lo, hi) for p, lo, hi in zip(geo["geomean"], geo["low"], geo["high"])])
+        parts += ["<h2>Headline: geometric mean speed-up per backend</h2>",
+                  _table(geo.pivot_table(index="backend", columns="task", values="speedup", aggfunc="first"))]  # fmt: skip
+    parts += [f"<h2>Speed-up against {html.escape(ctx.reference)} (gradient)</h2>",
+              f'<p class="note">Each cell: `{html.escape(ctx.reference)}`\'s time ÷ the backend\'s, geometric mean over '
+              "replicates [95 % interval]; green is faster than the reference, red slower (colour: log speed-up). Outlined "
+              "italic cells are ties: the interval contains 1. Grey “–”: not run. Hover a coloured outcome cell for its reason.</p>",
+              '<p class="legend"><span class="outcome-incorrect" style="background:#7b1fa2;color:#fff">incorrect</span>'
+              '<span style="background:#424242;color:#fff">error</span><span style="background:#e65100;color:#fff">timeout'
+              '</span><span style="background:#fafafa;color:#999">skipped</span></p>', heat_map(ctx)]  # fmt: skip
     for task in ("gradient", "train"):
         if not ctx.task(task).empty:
             parts += [f"<h3>Wins, ties and losses ({task})</h3>", _table(tally(ctx.task(task)))]
     agreement = ctx.rows.groupby(["task", "backend", "dtype"]).agg(
         worst=("rel_err", "max"), tolerance=("tolerance", "first")
     )
-    parts += ["<h2>Agreement with float64 numpy-hadamard</h2>", _table(agreement.map(lambda v: f"{v:.1e}"))]
-    gradient = ctx.task("gradient").dropna(subset=["grad_over_forward"])
-    if not gradient.empty:
-        jf = gradient.pivot_table(index="backend", columns="config", values="grad_over_forward", aggfunc="first")
+    parts += [
+        f"<h2>Agreement with float64 {html.escape(ctx.reference)}</h2>",
+        _table(agreement.map(lambda v: f"{v:.1e}")),
+    ]
+    golden = golden_ratios(ctx)
+    if not golden.empty:
         parts += [
-            "<h2>Gradient ÷ forward (J/F)</h2>",
-            jf.style.format("{:.2f}").background_gradient(cmap="Blues", axis=None).to_html(),
+            f"<h2>× golden: time ÷ {html.escape(ctx.golden)}'s</h2>",
+            _down(golden, "estimate", lambda v: f"{v:.2f}×"),
         ]
+    jf = grad_over_forward(ctx)
+    if not jf.empty:
+        parts += ["<h2>Gradient ÷ forward (J/F)</h2>", _down(jf, "estimate", lambda v: f"{v:.2f}")]
+    tax = autograd_tax(ctx)
+    if not tax.empty:
+        parts += ["<h2>Autograd tax</h2>", _down(tax, "estimate", lambda v: f"{v:.2f}")]
     train = ctx.task("train")
     if not train.empty:
-        per_step = train.pivot_table(index="backend", columns="config", values="per_step_s", aggfunc="first").map(
-            fmt_time
-        )
-        parts += ["<h2>Training: time per SGD step</h2>", _table(per_step)]
+        parts += ["<h2>Training: time per SGD step</h2>", _down(train, "per_step_s", fmt_time)]
     parts += [
         "<h2>Plots</h2>",
         *(f"<h3>{html.escape(PLOTS[key][1])}</h3>{_image(PLOTS[key][0])}" for key in plots),

@@ -124,21 +124,32 @@ def compact_run(run_dir: Path) -> tuple[int, int]:
 
 
 def frame(run: dict) -> pd.DataFrame:
-    """Tidy table: one row per benchmark, parameters, statistics and derived figures as columns."""
+    """Tidy table: one row per timed row (configuration, backend, replicate), parameters,
+    statistics and derived figures as columns."""
     rows = []
     for bench in run["benchmarks"]:
-        row = {"name": bench["name"], "fullname": bench["fullname"], "group": bench.get("group")}
+        row = {"name": bench["name"], "fullname": bench["fullname"]}
         row.update(bench["extra_info"])
         row.update({k: bench["stats"].get(k) for k in STATS})
+        row["block_s"] = bench["stats"].get("median", np.nan) * bench["stats"].get("iterations", 1)
         rows.append(row)
     df = pd.DataFrame(rows)
     for name in Row.fields():  # a compact run leaves out fields that are None in every row
         if name not in df:
             df[name] = None
-    df["config"] = df["group"].str.split(" ", n=1).str[1]
+    if "machine" not in df:  # a merge of shards from several machines tags each row with its machine
+        df["machine"] = ""
+    df["machine"] = df["machine"].fillna("")
     df["spread"] = df["iqr"] / df["median"]
     df["cv"] = df["stddev"] / df["mean"]
     df["gflops_per_s"] = df["flops"] / df["median"] / 1e9
+    floors = df.dropna(subset=["floor_s"]).groupby("config")["floor_s"].first()  # timed once, in replicate 0
+    df["floor_s"], df["floor_source"] = (
+        df["config"].map(floors),
+        df["config"].map(df.dropna(subset=["floor_s"]).groupby("config")["floor_source"].first()),
+    )
+    peaks = df.dropna(subset=["peak_gflops"]).groupby("dtype")[["peak_gflops", "peak_source"]].first()
+    df["peak_gflops"], df["peak_source"] = df["dtype"].map(peaks["peak_gflops"]), df["dtype"].map(peaks["peak_source"])
     df["floor_share"] = df["floor_s"] / df["median"]
     df["peak_share"] = df["gflops_per_s"] / df["peak_gflops"]
     if "isolated_median_s" in df:
@@ -146,17 +157,31 @@ def frame(run: dict) -> pd.DataFrame:
     return df
 
 
+def outcomes(run: dict, rows: pd.DataFrame) -> pd.DataFrame:
+    """Every cell of every replicate that has an outcome other than ok: the timed rows above their
+    tolerance, and the cells the run recorded without timing (skipped, error, timeout)."""
+    columns = ["task", "config", "backend", "replicate", "width", "depth", "batch", "dtype", "outcome", "reason"]
+    recorded = pd.DataFrame(run.get("autograd_bench_outcomes", []))
+    incorrect = rows[rows["outcome"] != "ok"].assign(
+        reason=lambda d: [f"error {e:.1e} above the tolerance {t:.0e}" for e, t in zip(d["rel_err"], d["tolerance"])]
+    )
+    table = pd.concat([recorded, incorrect], ignore_index=True)
+    return table.reindex(columns=columns)
+
+
 def samples_of(run: dict) -> dict[str, np.ndarray]:
     return {b["fullname"]: np.asarray(b["stats"].get("data") or [b["stats"]["median"]]) for b in run["benchmarks"]}
 
 
 def per_backend(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (configuration, backend): the median over rounds of every number, the rest as is."""
+    """One row per (configuration, backend): the median over replicates of every number, the rest as is."""
     grouped = df.groupby(["config", "backend"], sort=False)
-    numeric = [c for c in df.select_dtypes("number").columns if c != "round"]
-    labels = [c for c in df.columns if c not in numeric and c not in ("config", "backend", "name", "fullname", "round")]
+    numeric = [c for c in df.select_dtypes("number").columns if c != "replicate"]
+    labels = [
+        c for c in df.columns if c not in numeric and c not in ("config", "backend", "name", "fullname", "replicate")
+    ]
     table = grouped[numeric].median().join(grouped[labels].first())
     integers = [c for c in numeric if pd.api.types.is_integer_dtype(df[c])]
     table[integers] = table[integers].round().astype("int64")  # a median of 2 and 2 is 2, not 2.0
-    table["rounds_timed"] = grouped.size()
+    table["replicates_timed"] = grouped.size()
     return table.reset_index()

@@ -2,8 +2,9 @@
 
 Every ratio was measured within one process, because a shard holds whole configurations; the
 merged run gets the same summary, page and plots as an unsharded one. Shards from different
-CPUs or library versions are refused unless ``allow_mixed``: then each row's configuration is
-tagged with its machine, so every table keeps one column set per machine.
+CPUs or library versions are refused unless ``allow_mixed``: then each row says its machine
+(``machine`` in ``extra_info``, and its configuration id is tagged with it), so every ratio stays
+within one machine and every table keeps one set of panels per machine.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def merge(paths: list[Path], out: Path, allow_mixed: bool = False) -> Path:
     if len(grids) > 1:
         raise ReportError(f"merge: the shards ran different grids {sorted(map(str, grids))}")
     merged = json.loads(json.dumps({k: v for k, v in runs[0].items() if k != "_path"}))
-    merged["benchmarks"], merged["autograd_bench_skipped"] = [], []
+    merged["benchmarks"], merged["autograd_bench_outcomes"] = [], []
     seen = set()
     for run in runs:
         tag = run["machine_info"].get("autograd_bench", {}).get("run_id", "")
@@ -43,10 +44,16 @@ def merge(paths: list[Path], out: Path, allow_mixed: bool = False) -> Path:
             if bench["fullname"] in seen:
                 raise ReportError(f"merge: row {bench['fullname']} is in two shards")
             seen.add(bench["fullname"])
-            if len(machines) > 1:  # one table per machine: the machine becomes part of the configuration
-                bench["group"] = f"{bench['group']} @{tag.split('-', 1)[-1]}"
+            machine = tag.split("-", 1)[-1]
+            if len(machines) > 1:  # one set of panels per machine: never a ratio across machines
+                bench["extra_info"] = {**bench["extra_info"], "machine": machine,
+                                       "config": f"{bench['extra_info']['config']} @{machine}"}  # fmt: skip
+                bench["group"] = f"{bench['group']} @{machine}"
             merged["benchmarks"].append(bench)
-        merged["autograd_bench_skipped"] += run.get("autograd_bench_skipped", [])
+        for outcome in run.get("autograd_bench_outcomes", []):
+            merged["autograd_bench_outcomes"].append(
+                {**outcome, "config": f"{outcome['config']} @{machine}"} if len(machines) > 1 else outcome
+            )
     info = merged["machine_info"].setdefault("autograd_bench", {})
     info["shard"], info["merged_from"] = None, [r["machine_info"].get("autograd_bench", {}).get("run_id") for r in runs]
     info["run_id"] = Path(out).name

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..registry import REFERENCE, REGISTRY
+from .context import Context
 from .load import write_atomic
-from .sections import Context
+from .ratios import autograd_tax, kernel_speed
 from .tables import per_panel
 
 PLOTS = {
@@ -18,9 +18,15 @@ PLOTS = {
     "speedup": ("speedup-vs-width.png", "Speed-up against numpy-hadamard (95 % intervals)"),
     "grad_over_forward": ("grad-over-forward.png", "Gradient ÷ forward (J/F)"),
     "tax": ("autograd-tax.png", "Autograd tax: autodiff ÷ the same framework by hand"),
-    "kernel": ("kernel-speed.png", "Kernel speed: the seed's equations in torch and JAX against numpy-hadamard"),
+    "kernel": (
+        "kernel-speed.png",
+        "Kernel speed: the seed's equations in torch, JAX and TensorFlow against numpy-hadamard",
+    ),
     "train": ("train-time-per-step.png", "Training: time per SGD step"),
-    "memory": ("memory-diag-vs-hadamard.png", "Peak memory: diagonal Jacobians against Hadamard"),
+    "memory": (
+        "memory-diag-vs-hadamard.png",
+        "Memory of one call from cold buffers (tracemalloc): diagonal Jacobians against Hadamard",
+    ),
 }
 
 
@@ -49,55 +55,50 @@ def _figure(df: pd.DataFrame, plot_one, ylabel: str, logy: bool = True):
     return fig
 
 
-COLOURS = {name: f"C{i % 10}" for i, name in enumerate(REGISTRY)}
-
-
-def _lines(column: str, scale: float = 1.0, interval: bool = False):
+def _lines(column: str, scale: float = 1.0, interval: bool = False, colours: dict | None = None):
     def plot_one(ax, part):
         for backend, rows in part.groupby("backend"):
             rows = rows.sort_values("width").dropna(subset=[column])
             y = rows[column] * scale
             if interval:
                 ax.errorbar(rows["width"], y, yerr=[y - rows["low"], rows["high"] - y], marker="o", capsize=3,
-                            label=backend, color=COLOURS.get(backend))  # fmt: skip
+                            label=backend, color=(colours or {}).get(backend))  # fmt: skip
             else:
-                ax.plot(rows["width"], y, marker="o", label=backend, color=COLOURS.get(backend))
+                ax.plot(rows["width"], y, marker="o", label=backend, color=(colours or {}).get(backend))
 
     return plot_one
 
 
 def figures(ctx: Context) -> dict:
     gradient, train = ctx.task("gradient"), ctx.task("train")
+    # One colour per backend of the run, the same in every plot (20 distinct ones: tab20).
+    colours = {name: f"C{i % 10}" if i < 10 else f"tab:{['brown', 'pink', 'olive', 'cyan'][i % 4]}"
+               for i, name in enumerate(sorted(set(ctx.table["backend"])))}  # fmt: skip
     made = {}
     if not gradient.empty:
-        made["time"] = _figure(gradient, _lines("median", 1e3), "median time per pass (ms)")
-        made["speedup"] = _figure(gradient, _lines("speedup", interval=True), f"speed-up vs {REFERENCE}")
+        made["time"] = _figure(gradient, _lines("median", 1e3, colours=colours), "median time per pass (ms)")
+        made["speedup"] = _figure(
+            gradient, _lines("speedup", interval=True, colours=colours), f"speed-up vs {ctx.reference}"
+        )
         if gradient["grad_over_forward"].notna().any():
-            made["grad_over_forward"] = _figure(gradient, _lines("grad_over_forward"), "gradient time / forward time")
-        medians = gradient.set_index(["config", "backend"])["median"]
-        taxed = [
-            r._replace(backend=f"{r.backend} ÷ {REGISTRY[r.backend].manual}", median=r.median / manual)
-            for r in gradient[["config", "backend", "median", "width", "dtype", "depth", "batch"]].itertuples(
-                index=False
+            made["grad_over_forward"] = _figure(gradient, _lines("grad_over_forward", colours=colours),
+                                                "gradient time / forward time")  # fmt: skip
+        tax = autograd_tax(ctx)
+        if not tax.empty:
+            made["tax"] = _figure(tax.rename(columns={"estimate": "speedup"}), _lines("speedup", interval=True),
+                                  "autodiff time / manual time", logy=False)  # fmt: skip
+        kernels = kernel_speed(ctx)
+        if not kernels.empty:
+            made["kernel"] = _figure(kernels.rename(columns={"estimate": "speedup"}), _lines("speedup", interval=True),
+                                     f"speed-up vs {ctx.reference}")  # fmt: skip
+        memory = gradient[gradient["backend"].isin(["numpy-diag", "numpy-hadamard"])].dropna(subset=["traced_bytes"])
+        if not memory.empty:  # like with like: both NumPy, one measure
+            made["memory"] = _figure(
+                memory, _lines("traced_bytes", 1 / 2**20, colours=colours), "MiB (tracemalloc, one call)"
             )
-            if REGISTRY[r.backend].manual and (manual := medians.get((r.config, REGISTRY[r.backend].manual)))
-        ]
-        if taxed:
-            made["tax"] = _figure(pd.DataFrame(taxed), _lines("median"), "autodiff time / manual time", logy=False)
-        manual = gradient[gradient["backend"].isin({b.manual for b in REGISTRY.values() if b.manual})]
-        if not manual.empty:
-            made["kernel"] = _figure(manual, _lines("speedup", interval=True), f"speed-up vs {REFERENCE}")
-        memory = gradient[gradient["backend"].isin(["numpy-diag", "numpy-hadamard"])]
-        if not memory.empty:
-            column = (
-                "isolated_rss_peak_bytes"
-                if memory.get("isolated_rss_peak_bytes", pd.Series()).notna().any()
-                else "peak_bytes"
-            )
-            made["memory"] = _figure(memory, _lines(column, 1 / 2**20), f"peak memory (MiB, {column})")
     square = train[train["network"] == "square"]
     if not square.empty:
-        made["train"] = _figure(square, _lines("per_step_s", 1e3), "time per step (ms)")
+        made["train"] = _figure(square, _lines("per_step_s", 1e3, colours=colours), "time per step (ms)")
     return made
 
 

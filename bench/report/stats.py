@@ -1,79 +1,142 @@
-"""Speed-ups against the reference with 95 % intervals, and the win/tie/loss call they support.
+"""Ratios between backends with 95 % intervals that hold for a handful of replicates.
 
-A speed-up is the reference's time over the backend's (above 1: the backend is faster). Each
-round times both within seconds of each other, so the estimate is the median over rounds of the
-per-round ratio of medians. Its interval comes from a two-level bootstrap: resample the rounds,
-and within each drawn round resample both rows' timing samples; the 2.5th and 97.5th percentiles
-of the resampled estimates bound it. The rounds carry the machine's drift and the samples the
-noise within a row, so both widen the interval. Where it contains 1 the pair is a tie.
+The unit of replication is the process (``bench.runner``): replicate r timed every row once, so
+for two backends in one configuration it gives one paired ratio, of their medians in that
+process. Speed-up (the reference's time over the backend's), autograd tax (autodiff over the
+same framework by hand), kernel speed, J/F and "× golden" are all such paired ratios.
+
+The estimate is the geometric mean of the per-replicate ratios; its interval is a Student-t
+interval on the mean log ratio with R − 1 degrees of freedom. Why this method: it is exact for
+log-normal noise and keeps its coverage with 3–10 replicates, where a bootstrap of R values can
+never reach past their range (with 3 values it covers far less than 95 %). A cell whose
+interval contains 1 is a tie; with ``equivalence`` E, one whose whole interval lies within
+[1/(1+E), 1+E] is "same".
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
+from scipy import stats as scipy_stats
 
-from ..registry import REFERENCE
-
-RESAMPLES = 1000
 LEVEL = 0.95
+TARGET = 0.05  # pyperf's spirit: how many processes would a ±5 % interval need?
 
 
-def _bootstrap_medians(samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """RESAMPLES medians of resamples (with replacement) of one row's timing samples."""
-    draws = rng.integers(0, len(samples), size=(RESAMPLES, len(samples)))
-    return np.median(samples[draws], axis=1)
+def log_interval(log_ratios: np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
+    """(estimate, low, high) of exp(mean log ratio); low = high = NaN for fewer than 2 values."""
+    values = np.asarray(log_ratios, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return np.nan, np.nan, np.nan
+    mean = float(values.mean())
+    if len(values) < 2:
+        return math.exp(mean), np.nan, np.nan
+    half = scipy_stats.t.ppf((1 + level) / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
 
 
-def speedup_interval(
-    reference: list[np.ndarray], backend: list[np.ndarray], seed: int = 0
-) -> tuple[float, float, float]:
-    """(estimate, low, high) from paired rounds of samples (reference[i] and backend[i] from round i)."""
-    rng = np.random.default_rng(seed)
-    point = float(np.median([np.median(r) / np.median(b) for r, b in zip(reference, backend)]))
-    ratios = np.stack([_bootstrap_medians(r, rng) / _bootstrap_medians(b, rng) for r, b in zip(reference, backend)])
-    rounds = rng.integers(0, len(reference), size=(RESAMPLES, len(reference)))
-    estimates = np.median(ratios[rounds, np.arange(RESAMPLES)[:, None]], axis=1)
-    low, high = np.quantile(estimates, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
-    return point, float(low), float(high)
+def processes_for(log_ratios: np.ndarray, target: float = TARGET) -> float:
+    """Replicates a ±target interval would need, from this spread (pyperf estimates it alike)."""
+    values = np.asarray(log_ratios, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return np.nan
+    sd = values.std(ddof=1)
+    for n in range(2, 1001):
+        if scipy_stats.t.ppf((1 + LEVEL) / 2, n - 1) * sd / math.sqrt(n) <= math.log1p(target):
+            return n
+    return np.inf
 
 
-def call(low: float, high: float) -> str:
-    """The backend against the reference: faster (win), slower (loss), or a tie."""
+def call(low: float, high: float, equivalence: float | None = None) -> str:
+    """The backend against the reference: faster (win), slower (loss), a tie; or "same" within ±E."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "tie"
+    if equivalence and 1 / (1 + equivalence) <= low and high <= 1 + equivalence:
+        return "same"
     return "win" if low > 1 else "loss" if high < 1 else "tie"
 
 
-def speedups(df: pd.DataFrame, samples: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Per (configuration, backend): speedup, low, high, call, rounds paired with the reference."""
-    rows = []
-    for config, part in df.groupby("config", sort=False):
-        reference = part[part["backend"] == REFERENCE].set_index("round")["fullname"]
-        for backend, rows_of in part.groupby("backend", sort=False):
-            mine = rows_of.set_index("round")["fullname"]
-            paired = sorted(set(mine.index) & set(reference.index))
-            if not paired:
-                continue
-            point, low, high = speedup_interval(
-                [samples[reference[r]] for r in paired], [samples[mine[r]] for r in paired]
-            )
-            rows.append({"config": config, "backend": backend, "speedup": point, "low": low, "high": high,
-                         "call": "reference" if backend == REFERENCE else call(low, high), "paired_rounds": len(paired)})  # fmt: skip
-    # The columns even when no row is paired with the reference (a run without it): no speed-ups, same table.
-    return pd.DataFrame(rows, columns=["config", "backend", "speedup", "low", "high", "call", "paired_rounds"])
+RATIO_COLUMNS = ["config", "backend", "estimate", "low", "high", "replicates", "processes_for_5pct"]
+
+
+def paired_ratios(rows: pd.DataFrame, numerator: pd.Series, denominator: pd.Series) -> pd.DataFrame:
+    """Per configuration, numerator ÷ denominator per replicate: both Series are indexed by
+    (config, replicate); the result is indexed by config, one column per replicate."""
+    joined = pd.concat({"a": numerator, "b": denominator}, axis=1).dropna()
+    return np.log(joined["a"] / joined["b"]).unstack("replicate")
+
+
+def ratio_table(rows: pd.DataFrame, pairs: list[tuple[str, str, str]], value: str = "median") -> pd.DataFrame:
+    """(label, numerator backend, denominator backend) -> one line per configuration where both
+    were timed: estimate, interval, replicates paired."""
+    medians = rows.set_index(["backend", "config", "replicate"])[value]
+    out = []
+    for label, top, bottom in pairs:
+        if top not in medians.index.get_level_values(0) or bottom not in medians.index.get_level_values(0):
+            continue
+        logs = paired_ratios(rows, medians.loc[top], medians.loc[bottom])
+        for config, values in logs.iterrows():
+            point, low, high = log_interval(values.to_numpy())
+            out.append({"config": config, "backend": label, "estimate": point, "low": low, "high": high,
+                        "replicates": int(values.notna().sum()), "processes_for_5pct": processes_for(values.to_numpy())})  # fmt: skip
+    return pd.DataFrame(out, columns=RATIO_COLUMNS)
+
+
+def speedups(rows: pd.DataFrame, reference: str, equivalence: float | None = None) -> pd.DataFrame:
+    """Per (configuration, backend): speedup, low, high, call, replicates paired with the reference."""
+    timed = rows[rows["backend"] != reference]["backend"].unique()
+    table = ratio_table(rows, [(b, reference, b) for b in timed]).rename(columns={"estimate": "speedup"})
+    table["call"] = [call(lo, hi, equivalence) for lo, hi in zip(table["low"], table["high"])]
+    ref = rows[rows["backend"] == reference].groupby("config").size()
+    own = pd.DataFrame({"config": ref.index, "backend": reference, "speedup": 1.0, "low": 1.0, "high": 1.0,
+                        "replicates": ref.to_numpy(), "processes_for_5pct": np.nan, "call": "reference"})  # fmt: skip
+    return pd.concat([table, own], ignore_index=True) if len(own) else table
+
+
+def geometric_headline(rows: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Per (task, backend): the geometric mean of its speed-ups over the configurations both
+    timed in every replicate, with a t interval over the replicates (each replicate is one
+    process that timed the whole grid, so its geometric mean is one paired value)."""
+    medians = rows.set_index(["backend", "config", "replicate"])["median"]
+    out = []
+    for (task, backend), part in rows[rows["backend"] != reference].groupby(["task", "backend"]):
+        logs = paired_ratios(rows, medians.loc[reference], medians.loc[backend]).loc[
+            lambda d: d.index.isin(part["config"])
+        ]
+        complete = logs.dropna(axis=0, how="any")  # configurations measured in every replicate
+        if complete.empty:
+            continue
+        point, low, high = log_interval(complete.mean(axis=0).to_numpy())
+        out.append({"task": task, "backend": backend, "geomean": point, "low": low, "high": high,
+                    "configurations": len(complete), "replicates": complete.shape[1]})  # fmt: skip
+    return pd.DataFrame(out, columns=["task", "backend", "geomean", "low", "high", "configurations", "replicates"])
 
 
 def fmt_speedup(point: float, low: float, high: float, is_tie: bool | None = None) -> str:
     if not np.isfinite(point):
         return "–"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{point:.2f}× (1 replicate)"
     text = f"{point:.2f}× [{low:.2f}–{high:.2f}]"
     return f"{text} tie" if (low <= 1 <= high if is_tie is None else is_tie) else text
 
 
+def fmt_ratio(point: float, low: float, high: float) -> str:
+    if not np.isfinite(point):
+        return "–"
+    return f"{point:.2f} [{low:.2f}–{high:.2f}]" if np.isfinite(low) else f"{point:.2f}"
+
+
 def tally(table: pd.DataFrame) -> pd.DataFrame:
-    """Wins, ties and losses per backend against the reference, per task."""
+    """Wins, ties and losses (and "same") per backend against the reference, per task."""
     counted = table[table["call"] != "reference"]
+    columns = ["win", "tie", "loss"] + (["same"] if (counted["call"] == "same").any() else [])
     if counted.empty:
-        return pd.DataFrame(columns=["backend", "win", "tie", "loss"])
+        return pd.DataFrame(columns=["backend", *columns])
     return counted.pivot_table(index="backend", columns="call", values="speedup", aggfunc="size", fill_value=0).reindex(
-        columns=["win", "tie", "loss"], fill_value=0
+        columns=columns, fill_value=0
     )

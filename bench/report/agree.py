@@ -1,0 +1,87 @@
+"""Do two runs of the same grid agree? Per pair of runs, from their ``speedups.csv`` (or their
+files, for a run whose report predates it): the calls that agree, each run's estimate inside the
+other's interval (both directions), the win↔loss flips, and the cells that moved most.
+
+A calibrated 95 % interval holds a rerun's estimate about 83 % of the time, not 95 %: the rerun's
+estimate has noise of its own, so the difference of two estimates spreads √2 wider.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .load import ReportError
+from .tables import markdown
+
+KEYS = ["task", "config", "backend"]
+
+
+def speedup_table(run: Path) -> pd.DataFrame:
+    path = Path(run) / "speedups.csv" if Path(run).is_dir() else Path(run)
+    if not path.is_file():
+        raise ReportError(
+            f"{path}: no such file (a run folder with speedups.csv; rebuild with python -m bench.report RUN)"
+        )
+    table = pd.read_csv(path)
+    timed = table[(table["call"] != "reference") & table["speedup"].notna() & table["low"].notna()]
+    return timed.set_index(KEYS)
+
+
+def agreement(a: pd.DataFrame, b: pd.DataFrame) -> dict:
+    shared = a.join(b, lsuffix="_a", rsuffix="_b", how="inner")
+    inside_a = (shared["low_a"] <= shared["speedup_b"]) & (shared["speedup_b"] <= shared["high_a"])
+    inside_b = (shared["low_b"] <= shared["speedup_a"]) & (shared["speedup_a"] <= shared["high_b"])
+    flips = shared[
+        ((shared["call_a"] == "win") & (shared["call_b"] == "loss"))
+        | ((shared["call_a"] == "loss") & (shared["call_b"] == "win"))
+    ]
+    moved = np.abs(np.log(shared["speedup_b"] / shared["speedup_a"]))
+    return {"shared": shared, "cells": len(shared), "calls agree": int((shared["call_a"] == shared["call_b"]).sum()),
+            "b inside a": int(inside_a.sum()), "a inside b": int(inside_b.sum()), "flips": flips,
+            "ties": int(((shared["call_a"] == "tie") & (shared["call_b"] == "tie")).sum()),
+            "worst": shared.assign(moved=moved).sort_values("moved", ascending=False).head(8)}  # fmt: skip
+
+
+def agree(runs: list[Path]) -> tuple[str, float]:
+    """The report as Markdown, and the lowest coverage of any pair in either direction, per task."""
+    if len(runs) < 2:
+        raise ReportError("agree: expected at least two runs")
+    tables = {Path(r).name: speedup_table(r) for r in runs}
+    out, lowest = [], 1.0
+    for (name_a, a), (name_b, b) in itertools.combinations(tables.items(), 2):
+        out += [f"## {name_a} and {name_b}", ""]
+        lines = []
+        for task in sorted(set(a.index.get_level_values("task")) & set(b.index.get_level_values("task"))):
+            found = agreement(a.xs(task, level="task", drop_level=False), b.xs(task, level="task", drop_level=False))
+            n = max(found["cells"], 1)
+            lowest = min(lowest, found["b inside a"] / n, found["a inside b"] / n)
+            lines.append({"task": task, "cells": found["cells"],
+                          "calls agree": f"{found['calls agree']} ({found['calls agree'] / n:.0%})",
+                          "of which both tie": found["ties"],
+                          f"{name_b[:15]}… inside {name_a[:15]}…'s interval": f"{found['b inside a']} ({found['b inside a'] / n:.0%})",
+                          f"{name_a[:15]}… inside {name_b[:15]}…'s interval": f"{found['a inside b']} ({found['a inside b'] / n:.0%})",
+                          "win↔loss flips": len(found["flips"])})  # fmt: skip
+            worst = found["worst"].reset_index()[["task", "config", "backend", "speedup_a", "low_a", "high_a", "speedup_b",
+                                                  "low_b", "high_b", "call_a", "call_b"]]  # fmt: skip
+            out_worst = worst.assign(a=[f"{p:.2f} [{lo:.2f}–{hi:.2f}] {c}" for p, lo, hi, c in
+                                        zip(worst["speedup_a"], worst["low_a"], worst["high_a"], worst["call_a"])],
+                                     b=[f"{p:.2f} [{lo:.2f}–{hi:.2f}] {c}" for p, lo, hi, c in
+                                        zip(worst["speedup_b"], worst["low_b"], worst["high_b"], worst["call_b"])])[
+                ["config", "backend", "a", "b"]]  # fmt: skip
+            out += [f"### {task}: the cells that moved most", "", markdown(out_worst, index=False), ""]
+            if len(found["flips"]):
+                out += [
+                    f"### {task}: win↔loss flips",
+                    "",
+                    markdown(found["flips"].reset_index()[KEYS], index=False),
+                    "",
+                ]
+        out[out.index(f"## {name_a} and {name_b}") + 2 : out.index(f"## {name_a} and {name_b}") + 2] = [
+            markdown(pd.DataFrame(lines), index=False), ""]  # fmt: skip
+    intro = ("Calls that agree, each run's estimate inside the other's 95 % interval (a calibrated interval holds a "
+             "rerun's estimate about 83 % of the time), win↔loss flips, and the cells that moved most.")  # fmt: skip
+    return "\n".join([intro, "", *out]), lowest

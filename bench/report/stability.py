@@ -1,0 +1,79 @@
+"""Stability warnings per cell, in pyperf's spirit, and what the thread policy looked like.
+
+pyperf warns when the standard deviation is ≥ 10 % of the mean or the min or max is ≥ 50 % away
+from it, when values are too short for the timer, and estimates how many processes a given
+precision needs. The same checks here, per (configuration, backend):
+- a large spread within a process (interquartile range over median above 10 % in a replicate);
+- replicates that disagree (the replicates' medians: standard deviation ≥ 10 % of their mean, or
+  the min or max ≥ 50 % away from it);
+- samples too short for the timer (a block of calls under 100 µs);
+- busy threads unlike the policy (CPU time / wall time over the timed loop more than 0.5 away
+  from the policy's threads and from 1: a library using threads it was not given, or idle);
+and, per speed-up, the processes a ±5 % interval would need at the measured spread.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .context import Context
+from .tables import markdown
+
+SPREAD_LIMIT = 0.10
+DISAGREE_CV, DISAGREE_RANGE = 0.10, 0.50
+SHORT_BLOCK_S = 100e-6
+THREAD_SLACK = 0.5
+BELOW_FLOOR = 0.95  # a row faster than its floor by more than 5 % is a measurement error
+
+
+def warnings_table(ctx: Context) -> pd.DataFrame:
+    rows = ctx.rows
+    threads = (ctx.bench.get("thread_policy") or {}).get("threads") or np.nan
+    out = []
+    for (config, backend), part in rows.groupby(["config", "backend"], sort=False):
+        medians = part["median"].astype(float)
+        found = []
+        noisy = part[part["spread"] > SPREAD_LIMIT]
+        if len(noisy):
+            found.append(f"spread within a process above {SPREAD_LIMIT:.0%} in {len(noisy)} of {len(part)} replicates "
+                         f"(worst {noisy['spread'].max():.0%})")  # fmt: skip
+        if len(medians) >= 2:
+            mean = medians.mean()
+            cv = medians.std(ddof=1) / mean
+            far = max(abs(medians.max() - mean), abs(mean - medians.min())) / mean
+            if cv >= DISAGREE_CV or far >= DISAGREE_RANGE:
+                found.append(f"replicates disagree: std dev {cv:.0%} of the mean, farthest {far:.0%} away")
+        short = part[part["block_s"] < SHORT_BLOCK_S]
+        if len(short):
+            found.append(f"samples too short for the timer: blocks of {short['block_s'].min() * 1e6:.0f} µs")
+        util = part["cpu_util"].median()
+        if np.isfinite(threads) and min(abs(util - threads), abs(util - 1)) > THREAD_SLACK:
+            found.append(f"busy threads {util:.1f} against the policy's {threads:g}")
+        below = part[part["floor_share"] > 1 / BELOW_FLOOR]
+        if len(below):
+            found.append(f"faster than its matrix-multiply floor in {len(below)} replicates (a measurement error)")
+        if found:
+            out.append({"config": config, "backend": backend, "warnings": "; ".join(found)})
+    return pd.DataFrame(out, columns=["config", "backend", "warnings"])
+
+
+def section_stability(ctx: Context) -> str:
+    table = warnings_table(ctx)
+    speed = ctx.table[(ctx.table["backend"] != ctx.reference) & ctx.table["processes_for_5pct"].notna()]
+    if speed.empty:
+        need_text = "_No interval: every speed-up has fewer than 2 replicates._"
+    else:
+        need = speed.groupby("task")["processes_for_5pct"].quantile([0.5, 0.9, 1.0]).unstack()
+        need.columns = ["median", "90th percentile", "max"]
+        need.insert(0, "speed-ups", speed.groupby("task").size())
+        need_text = markdown(need.map(lambda v: f"{v:.0f}" if np.isfinite(v) else "∞"))
+    return "\n".join(["## Stability", "",
+                      "Per cell, pyperf's checks: a spread within a process above 10 %, replicates that disagree (std dev "
+                      "≥ 10 % of the mean or min/max ≥ 50 % away), samples under 100 µs, busy threads unlike the policy, "
+                      "rows below their floor. Their intervals are wider; compare with care.", "",
+                      f"{len(table)} of {ctx.rows.groupby(['config', 'backend']).ngroups} cells warned.", "",
+                      markdown(table, index=False), "",
+                      f"### Processes a ±5 % speed-up interval would need (this run: {ctx.bench.get('replicates', '?')})", "",
+                      "At each speed-up's measured spread between processes (Student t):", "",
+                      need_text, ""])  # fmt: skip
