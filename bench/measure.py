@@ -70,7 +70,7 @@ def traced_bytes(prepared: backends.Prepared) -> int | None:
 def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> None:
     config, backend = case.config, case.backend
     isolated = isolate.run_child(item, backend.name) if bench.isolate and not bench.is_child else None
-    policy = bench.process_policy()  # before the first framework starts: JAX's threads follow the affinity
+    bench.process_policy()  # before the first framework starts: JAX's threads follow the affinity
     prepared = prepare(bench, case)
     quick = benchmark.disabled  # plain pytest: every measurement once, as short as it can be
     budget = 0.002 if quick else bench.grid.row_time

@@ -18,6 +18,7 @@ on (outcome ``error``). At the end the rows of every worker become one run's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -65,10 +66,8 @@ def worker_command(config: pytest.Config, replicate: int, log: Path, skip: Path)
 def _stop(process: subprocess.Popen) -> None:
     """End a worker and everything it started (its --isolate children): its own process group."""
     if process.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):  # already gone
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     process.wait()
 
 
