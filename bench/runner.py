@@ -90,7 +90,7 @@ def run_replicate(config: pytest.Config, bench: BenchSession, replicate: int, wo
                     exited = process.poll() is not None
                     for record in reader.new_records():
                         if record["kind"] == "start":
-                            running = (record["case"], time.monotonic())
+                            running = (record, time.monotonic())
                         elif record["kind"] in ("row", "outcome"):
                             finished.add(record["case"])
                             running = None
@@ -112,12 +112,13 @@ def run_replicate(config: pytest.Config, bench: BenchSession, replicate: int, wo
             if attempt > 0 and not reader.records_seen:
                 raise RuntimeError(f"replicate {replicate}: the worker keeps failing to start; see {output.name}")
             continue
-        case, _ = running
+        cell, _ = running
+        case = cell["case"]
         if reason is None:
             tail = Path(output.name).read_text()[-1500:]
             reason = ("error", f"the worker died (status {process.returncode}) on this row: {tail.strip()[-300:]}")
-        worker_log.append(workdir / f"p{replicate}-a{attempt}.jsonl",
-                          {"kind": "outcome", "case": case, "outcome": reason[0], "reason": reason[1]})  # fmt: skip
+        record = {**cell, "kind": "outcome", "outcome": reason[0], "reason": reason[1]}
+        worker_log.append(workdir / f"p{replicate}-a{attempt}.jsonl", record)
         finished.add(case)
         progress(1, case)
     raise RuntimeError(f"replicate {replicate}: more workers failed than there are rows")

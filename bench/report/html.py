@@ -89,12 +89,7 @@ def heat_map(ctx: Context) -> str:
     styler = (
         text.style.background_gradient(cmap="RdYlGn", gmap=colour, axis=None, vmin=-3, vmax=3)
         .set_td_classes(classes)
-        .set_tooltips(
-            tips,
-            props="visibility: hidden; position: absolute; z-index: 1; background: #333; color: #fff; "
-            "padding: 4px; white-space: normal; width: 30em;",
-            as_title_attribute=True,
-        )  # fmt: skip
+        .set_tooltips(tips, as_title_attribute=True)  # the reason as the cell's title: a tooltip needing no script
         .set_uuid("heatmap")  # the table's id is T_heatmap
     )
     return styler.to_html()

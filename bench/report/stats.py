@@ -104,9 +104,8 @@ def geometric_headline(rows: pd.DataFrame, reference: str) -> pd.DataFrame:
     medians = rows.set_index(["backend", "config", "replicate"])["median"]
     out = []
     for (task, backend), part in rows[rows["backend"] != reference].groupby(["task", "backend"]):
-        logs = paired_ratios(rows, medians.loc[reference], medians.loc[backend]).loc[
-            lambda d: d.index.isin(part["config"])
-        ]
+        logs = paired_ratios(rows, medians.loc[reference], medians.loc[backend])
+        logs = logs[logs.index.isin(part["config"])]
         complete = logs.dropna(axis=0, how="any")  # configurations measured in every replicate
         if complete.empty:
             continue
