@@ -28,6 +28,16 @@ from .session import BenchSession
 WARMUP_CALLS, WARMUP_SECONDS = 3, 0.15  # past the 0.1 s that OpenBLAS's threads spin after the last library's call
 
 
+def warm_up(call) -> int:
+    """At least WARMUP_CALLS calls and WARMUP_SECONDS: caches filled, and the previous library's
+    spinning threads gone quiet before timing starts. Returns the calls made."""
+    calls, start = 0, time.perf_counter()
+    while calls < WARMUP_CALLS or time.perf_counter() - start < WARMUP_SECONDS:
+        call()
+        calls += 1
+    return calls
+
+
 def start_framework(bench: BenchSession, backend: backends.Backend, dtype: str) -> None:
     """The framework's runtime started once per process, on a tiny network: its one-off cost is no row's."""
     if backend.framework not in bench.started:
@@ -80,10 +90,8 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
     first_call_s = time.perf_counter() - start
     cost, values = prepared.to_numpy(result)  # converted now: out= buffers are refilled by later calls
     values = [(np.array(v), np.array(w)) for v, w in values]
-    calls, start = 0, time.perf_counter()
-    while not quick and (calls < WARMUP_CALLS or time.perf_counter() - start < WARMUP_SECONDS):
-        prepared.run()
-        calls += 1
+    if not quick:
+        warm_up(prepared.run)
 
     benchmark.group = f"{config.task} {config.id}"
     rss_baseline = isolate.reset_peak_rss()  # the timed calls' own memory, above what exists now

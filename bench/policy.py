@@ -3,7 +3,9 @@
 Threads:
 
 - NumPy's BLAS: ``threadpoolctl.threadpool_limits`` (environment variables count only before load).
-- PyTorch: ``torch.set_num_threads`` and one inter-op thread.
+- Each framework's own pools, when it starts in the process: its mirror module's ``set_threads``
+  (PyTorch: ``torch.set_num_threads`` and one inter-op thread; TensorFlow: intra- and inter-op
+  pools), and the BLAS it brings limited as NumPy's (numba's, through SciPy).
 - JAX has no thread-count API: its CPU backend obeys the process's CPU affinity as it was when
   the backend started. So for fewer threads than cores, the affinity of the whole process is
   set first, before any JAX array exists, and every library then runs on those cores.
@@ -22,10 +24,8 @@ for more threads than cores. A warning is information, not a failure.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
-import importlib.util
 import os
 from dataclasses import dataclass, field
 
@@ -61,8 +61,6 @@ class ProcessPolicy:
     malloc: str = ""
     cores: list[int] = field(default_factory=list)
     blas: list[dict] = field(default_factory=list)
-    torch_threads: int | None = None
-    torch_interop_threads: int | None = None
     frameworks: dict = field(default_factory=dict)  # what each framework's set_threads applied
     _limiters: list = field(default_factory=list)  # threadpoolctl's limits, kept alive for the session
 
@@ -72,8 +70,6 @@ class ProcessPolicy:
             "malloc": self.malloc,
             "cpu_affinity": self.cores,
             "blas": self.blas,
-            "torch_threads": self.torch_threads,
-            "torch_interop_threads": self.torch_interop_threads,
             **self.frameworks,
             "jax": f"CPU affinity {self.cores} set before the JAX backend started",
             "env": {
@@ -119,17 +115,6 @@ def apply(threads: int, malloc: str = "default") -> ProcessPolicy:
         if info["num_threads"] != threads:
             raise RuntimeError(f"BLAS {info['internal_api']} runs {info['num_threads']} threads, expected {threads}")
 
-    if importlib.util.find_spec("torch") is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-        # Allowed once per process, before inter-op work; otherwise keep what is set.
-        with contextlib.suppress(RuntimeError):
-            torch.set_num_interop_threads(1)
-        policy.torch_threads = torch.get_num_threads()
-        policy.torch_interop_threads = torch.get_num_interop_threads()
-        if policy.torch_threads != threads:
-            raise RuntimeError(f"torch runs {policy.torch_threads} threads, expected {threads}")
     return policy
 
 

@@ -59,6 +59,8 @@ def without(args: list[str], names: tuple[str, ...], takes_value: tuple[str, ...
 
 def worker_command(config: pytest.Config, replicate: int, log: Path, skip: Path) -> list[str]:
     args = without([str(a) for a in config.invocation_params.args], PARENT_ONLY, TAKES_VALUE)
+    if config.args_source == pytest.Config.ArgsSource.TESTPATHS:  # no paths given: collect the benchmarks alone
+        args.append(str(Path(__file__).parent))
     return [sys.executable, "-m", "pytest", *args, "-q", "-p", "no:cacheprovider", f"--worker-replicate={replicate}",
             f"--worker-log={log}", f"--worker-skip={skip}"]  # fmt: skip
 

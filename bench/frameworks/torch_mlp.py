@@ -7,6 +7,7 @@ pre-activations below 20 (any network initialised by ``init_params`` on unit-sca
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from types import SimpleNamespace
 
@@ -23,6 +24,16 @@ ACTIVATIONS = {
     "relu": (torch.relu, lambda y: (y > 0).to(y.dtype)),  # derivative 0 at 0, as the reference
     "identity": (lambda z: z, torch.ones_like),
 }
+
+
+def set_threads(threads: int) -> dict:
+    """``threads`` intra-op threads, one inter-op thread (allowed once, before inter-op work)."""
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # already set in this process: keep it
+        torch.set_num_interop_threads(1)
+    if torch.get_num_threads() != threads:
+        raise RuntimeError(f"torch runs {torch.get_num_threads()} threads, expected {threads}")
+    return {"torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads()}
 
 
 def to_tensors(params, x, t, requires_grad: bool = True):

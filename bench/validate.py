@@ -1,0 +1,156 @@
+"""Check the suite's speed-ups against the frameworks' own timers.
+
+    python -m bench.validate RUN [--cells w1024-L4] [--rounds 5] [--time 0.5]
+
+For a few cells of a saved run (by default the widest square network at depth 4, both dtypes,
+torch and jax against numpy-hadamard), it times the same calls again in this process with each
+framework's own timer: ``torch.utils.benchmark.Timer.blocked_autorange`` for torch, ``timeit``
+for NumPy and for JAX (whose call blocks until its result is ready). It interleaves the backends
+round by round, as the suite does, and takes the same geometric-mean ratio with a t interval
+over the rounds. A cell "parts" where the two estimates differ by more than both intervals
+allow (and more than ``--tolerance``): then one of the timers is measuring something else.
+
+It also checks the protocol's switch between libraries: a torch call right after a heavy NumPy
+call, once warmed up as the suite warms up (``measure.warm_up``), against torch's steady state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+import timeit
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import backends, measure
+from .config import make_problem, square
+from .policy import apply, available_cores
+from .report.agree import speedup_table
+from .report.load import ReportError, load_run
+from .report.stats import log_interval
+from .report.tables import markdown
+
+OWN_TIMER = {"torch": "torch.utils.benchmark blocked_autorange", "numpy": "timeit", "jax": "timeit (blocked on)"}
+
+
+def own_timer_seconds(framework: str, call, budget: float) -> float:
+    """Median seconds per call by the framework's own timer."""
+    if framework == "torch":
+        from torch.utils import benchmark as torch_benchmark
+
+        return (
+            torch_benchmark.Timer(stmt="call()", globals={"call": call}).blocked_autorange(min_run_time=budget).median
+        )
+    timer = timeit.Timer(call)
+    number, _ = timer.autorange()
+    repeats = max(3, int(budget / max(timer.timeit(number) / number * number, 1e-9)))
+    return float(np.median(timer.repeat(repeat=min(repeats, 50), number=number))) / number
+
+
+def cells_of(run: Path, pattern: str, names: list[str]) -> pd.DataFrame:
+    table = speedup_table(run).reset_index()
+    table = table[
+        table["config"].str.startswith(pattern) & table["backend"].isin(names) & (table["task"] == "gradient")
+    ]
+    if table.empty:
+        raise ReportError(f"{run}: no gradient cell matches {pattern!r} for {names}")
+    return table
+
+
+def config_of(config_id: str):
+    """w1024-L4-d64-float64-tanh -> the Config (square networks only)."""
+    width, depth, batch, dtype, activation = config_id.split("-")
+    return square("gradient", dtype, int(width[1:]), int(depth[1:]), int(batch[1:]), activation=activation)
+
+
+def validate(run: Path, pattern: str, names: list[str], rounds: int, budget: float, tolerance: float) -> pd.DataFrame:
+    bench = load_run(run)["machine_info"].get("autograd_bench", {})
+    threads = (bench.get("thread_policy") or {}).get("threads") or available_cores()
+    apply(threads)  # the run's thread policy, before any framework starts
+    reference = backends.REGISTRY[backends.REFERENCE]
+    out = []
+    for _, cell in cells_of(run, pattern, names).iterrows():
+        problem = make_problem(config_of(cell["config"]))
+        chosen = backends.REGISTRY[cell["backend"]]
+        prepared = {
+            b.name: backends.prepare(b, "gradient", problem, {"diag_budget_bytes": 2**31}) for b in (reference, chosen)
+        }
+        logs = []
+        for _ in range(rounds):  # interleaved, as the suite's blocks
+            times = {}
+            for b in (reference, chosen):
+                measure.warm_up(prepared[b.name].run)
+                times[b.name] = own_timer_seconds(b.framework, prepared[b.name].run, budget)
+            logs.append(math.log(times[reference.name] / times[chosen.name]))
+        point, low, high = log_interval(np.array(logs))
+        suite = (cell["speedup"], cell["low"], cell["high"])
+        gap = abs(math.log(point / suite[0]))
+        allowed = max(
+            math.log(suite[2] / suite[0]), math.log(suite[0] / suite[1]), math.log(high / point), math.log(point / low)
+        )
+        out.append({"config": cell["config"], "backend": cell["backend"], "timer": OWN_TIMER[chosen.framework],
+                    "suite": f"{suite[0]:.2f} [{suite[1]:.2f}–{suite[2]:.2f}]", "own timer": f"{point:.2f} [{low:.2f}–{high:.2f}]",
+                    "difference": f"{math.exp(gap) - 1:.0%}",
+                    "parts": "yes" if gap > max(allowed, math.log1p(tolerance)) else "no"})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def switch_ratio(width: int = 1024, calls: int = 3, repeats: int = 5) -> float:
+    """Median of torch's first timed calls after a heavy NumPy call and the suite's warm-up,
+    over torch's steady-state median (OpenBLAS's threads spin about 0.1 s after a call; without
+    a warm-up past that, torch's next calls on 2 cores took 2.2x their steady time here)."""
+    problem = make_problem(square("gradient", "float64", width, 4, 64))
+    numpy_run = backends.prepare(backends.REGISTRY[backends.REFERENCE], "gradient", problem, {}).run
+    torch_run = backends.prepare(backends.REGISTRY["torch"], "gradient", problem, {}).run
+
+    def timed_calls(n):
+        out = []
+        for _ in range(n):
+            start = time.perf_counter()
+            torch_run()
+            out.append(time.perf_counter() - start)
+        return out
+
+    measure.warm_up(torch_run)
+    steady = float(np.median(timed_calls(10)))
+    after = []
+    for _ in range(repeats):
+        numpy_run()  # the previous library's heavy call: its threads now spin
+        measure.warm_up(torch_run)
+        after += timed_calls(calls)
+    return float(np.median(after)) / steady
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.validate", description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="a run folder with speedups.csv")
+    parser.add_argument(
+        "--cells", default="w1024-L4", help="configurations whose id starts with this (default w1024-L4)"
+    )
+    parser.add_argument("--backends", default="torch,jax", help="backends to check (default torch,jax)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--time", type=float, default=0.5, help="seconds per framework timer call (default 0.5)")
+    parser.add_argument(
+        "--tolerance", type=float, default=0.15, help="a difference below this never parts (default 0.15)"
+    )
+    args = parser.parse_args(argv)
+    if args.rounds < 2:
+        parser.error(f"--rounds: expected at least 2 (an interval needs two), got {args.rounds}")
+    try:
+        table = validate(args.run, args.cells, [b.strip() for b in args.backends.split(",")], args.rounds, args.time,
+                         args.tolerance)  # fmt: skip
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(markdown(table, index=False))
+    parted = int((table["parts"] == "yes").sum())
+    print(f"\n{len(table)} cells; {parted} part by more than the noise (and {args.tolerance:.0%}).")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
