@@ -117,7 +117,7 @@ def floor_seconds(config: Config, min_time: float = 0.05) -> tuple[float, str]:
 
 
 @functools.cache
-def peak_gflops(dtype: str, n: int, min_time: float = 0.3) -> tuple[float, str]:
+def peak_gflops(dtype: str, n: int, min_time: float = 0.15) -> tuple[float, str]:
     """The machine's GFLOP/s for an n x n product: the best installed library."""
     seconds, source = best_product_time((n, n, n, False, False), dtype, min_time)
     return 2 * n**3 / seconds / 1e9, source

@@ -25,7 +25,9 @@ from .plan import Case
 from .schema import Row, relative_error, tolerance
 from .session import BenchSession
 
-WARMUP_CALLS, WARMUP_SECONDS = 3, 0.15  # past the 0.1 s that OpenBLAS's threads spin after the last library's call
+# After the first call: at least 2 more calls and 0.15 s, past the 0.1 s that OpenBLAS's threads
+# spin after the previous library's call (a slow call passes it in its 2 calls).
+WARMUP_CALLS, WARMUP_SECONDS = 2, 0.15
 
 
 def warm_up(call) -> int:
@@ -113,7 +115,7 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
               replicate=case.replicate, outcome="ok" if error <= bound else "incorrect",
               flops=flops.pass_flops(config), rel_err=error, tolerance=bound, cost=cost, cpu_util=cpu_util,
               compile_s=prepared.compile_s, first_call_s=first_call_s, rss_peak_bytes=rss_peak_bytes,
-              compiled_bytes=prepared.compiled_bytes, traced_bytes=traced_bytes(prepared))  # fmt: skip
+              compiled_bytes=prepared.compiled_bytes)  # fmt: skip
     if config.task == "train":
         row.steps, row.batch_size = config.steps, config.batch_size
         row.per_step_s = median / config.steps if median else None
@@ -121,9 +123,10 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
         row.forward_s = float(np.median(timing.sample(prepared.forward, budget / 2)))
         row.grad_over_forward = median / row.forward_s if median else None
         row.model_grad_over_forward = flops.model_grad_over_forward(config)
-    if case.replicate == 0 and not bench.is_child:  # per configuration, once a run: the floor and the peak
+    if case.replicate == 0 and not bench.is_child:  # per configuration, once a run: memory, the floor and the peak
+        row.traced_bytes = traced_bytes(prepared)  # deterministic: one replicate tells it
         if config.task == "gradient":
-            row.floor_s, row.floor_source = flops.floor_seconds(config, 0.005 if quick else 0.02)
+            row.floor_s, row.floor_source = flops.floor_seconds(config, 0.005 if quick else 0.01)
         row.peak_gflops, row.peak_source = flops.peak_gflops(config.dtype, 256 if quick else bench.grid.peak_size)
     if isolated is not None:
         row.isolated_median_s, row.isolated_rss_peak_bytes, row.isolated_options = isolated
