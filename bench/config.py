@@ -16,7 +16,7 @@ import reference_impl as ri
 from reference_impl import demo
 
 SEED_SIZES = tuple(demo.SIZES)  # the seed's network, fitting 0.8 sin(x) on 64 samples
-SEED_SAMPLES, SEED_LR, SEED_CLIP = 64, 0.1, 0.005
+SEED_SAMPLES, SEED_LR, SEED_CLIP = demo.SAMPLES, demo.LR, demo.CLIP
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Back-propagation for a multilayer perceptron, derived with matrix calculus (numerator layout).
 
-The derivation is ``derivation.md`` beside this file (the team's seed); the public API is the contract in
-``shared/DESIGN.md``::
+The derivation is ``derivation.md`` beside this file (the team's seed); the public API below is a
+contract that checks outside the project call exactly as written::
 
     params = init_params([l0, ..., lL], seed=0, dtype=np.float64)
     y = forward(params, x, activation="tanh")

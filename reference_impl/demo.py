@@ -21,9 +21,10 @@ import numpy as np
 import reference_impl as ri
 
 SIZES = [1, 16, 16, 1]
+SAMPLES, LR, CLIP = 64, 0.1, 0.005  # the seed's task and SGD: bench.config takes them from here
 
 
-def sine_task(samples: int = 64):
+def sine_task(samples: int = SAMPLES):
     x = np.linspace(-np.pi, np.pi, samples).reshape(1, -1)
     return x, 0.8 * np.sin(x)
 
@@ -31,8 +32,8 @@ def sine_task(samples: int = 64):
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--clip", type=float, default=0.005, help="clip every dC/dy[k] to [-c, c]")
+    p.add_argument("--lr", type=float, default=LR)
+    p.add_argument("--clip", type=float, default=CLIP, help="clip every dC/dy[k] to [-c, c]")
     p.add_argument("--batch-size", type=int, default=None, help="samples per SGD step (default: all 64)")
     p.add_argument("--out", type=Path, default=None,
                    help="the figure (default: results/demo/sine-fit.png, or sine-fit-b<B>.png for --batch-size B)")  # fmt: skip

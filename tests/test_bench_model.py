@@ -53,13 +53,26 @@ def test_gemm_shapes_skip_the_first_layers_input_gradient_and_training_counts_ev
     assert flops.pass_flops(stochastic) == 7 * flops.pass_flops(square("gradient", "float64", 10, 3, 1))
 
 
-def test_floor_is_the_fastest_library_and_names_it():
+def test_floor_is_the_fastest_library_and_names_it(monkeypatch):
+    """Each product's time is the fastest library's, named: with timings fixed per library, the
+    floor must be the sum of the per-product minima and name the libraries that supplied them."""
+    times = {"numpy": 3e-6, "numpy (transposed)": 2e-6, "torch": 1e-6, "xla": 5e-6}
+    fake = {name: {n: (lambda n=n: n) for n in times if n.split(" ")[0] == name} for name in ("numpy", "torch", "jax")}
+    fake["jax"] = {"xla": lambda: "xla"}
+    monkeypatch.setattr(flops, "LIBRARIES", {lib: (lambda *a, calls=calls: calls) for lib, calls in fake.items()})
+    monkeypatch.setattr(flops, "installed_libraries", lambda: ["numpy", "torch", "jax"])
+    monkeypatch.setattr(flops.timing, "sample", lambda call, budget: [times[call()]])
+    flops.best_product_time.cache_clear()
     config = square("gradient", "float32", 16, 2, 16)
     seconds, source = flops.floor_seconds(config, min_time=0.005)
-    assert 0 < seconds < 1e-2
-    assert set(source.split("+")) <= {"numpy", "torch", "xla"}
-    gflops, peak_source = flops.peak_gflops("float32", 128, min_time=0.005)
-    assert gflops > 0 and peak_source in {"numpy", "torch", "xla"}
+    assert seconds == pytest.approx(len(flops.gemm_shapes(config)) * 1e-6) and source == "torch"
+    times["torch"] = 9e-6  # now NumPy's transposed product is the fastest
+    flops.best_product_time.cache_clear()
+    assert flops.floor_seconds(config, min_time=0.005) == (
+        pytest.approx(len(flops.gemm_shapes(config)) * 2e-6),
+        "numpy",
+    )
+    flops.best_product_time.cache_clear()
 
 
 def test_registry_facts_are_consistent():
@@ -199,3 +212,13 @@ def test_environment_warnings_name_the_forced_kernel_the_load_and_the_threads():
     assert environment_warnings(1, [{"internal_api": "openblas", "architecture": "SkylakeX"}], environ={},
                                 flags=avx512, load=0.0) == []  # fmt: skip
     assert available_cores() >= 1
+
+
+def test_compile_break_even_counts_both_compile_times():
+    """jax-scan against jax (which compiles too): (compile_a - compile_b) / (gain per step)."""
+    from bench.report.training import break_even
+
+    assert break_even(0.5, 1e-6, 0.25, 6e-6) == 50_000  # 0.25 s more compile, 5 µs a step saved
+    assert break_even(0.5, 1e-6, 0.0, 6e-6) == 100_000  # against an eager backend: all of it
+    assert break_even(0.2, 1e-6, 0.3, 6e-6) == 0  # it compiles faster and runs faster: from the start
+    assert break_even(0.5, 7e-6, 0.0, 6e-6) == float("inf")  # slower per step: never

@@ -25,6 +25,8 @@ table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; } td.tie { outline: 2px dashed #555; outline-offset: -3px; font-style: italic; }
 td.missing { background: #eee !important; color: #888 !important; }
+table.facts td { white-space: normal; text-align: left; max-width: 70em; }
+#T_heatmap td { font-size: 0.9em; } #T_heatmap th.col_heading { white-space: normal; overflow-wrap: anywhere; max-width: 6em; }
 td.outcome-incorrect { background: #7b1fa2 !important; color: #fff !important; font-weight: bold; }
 td.outcome-error { background: #424242 !important; color: #fff !important; }
 td.outcome-timeout { background: #e65100 !important; color: #fff !important; }
@@ -47,8 +49,8 @@ window.addEventListener('load', () => {
 """
 
 
-def _table(df: pd.DataFrame, table_id: str = "") -> str:
-    return df.to_html(escape=True, na_rep="–", table_id=table_id or None, border=0)
+def _table(df: pd.DataFrame, table_id: str = "", classes: str = "") -> str:
+    return df.to_html(escape=True, na_rep="–", table_id=table_id or None, border=0, classes=classes or None)
 
 
 def _missing_grey(text: pd.DataFrame) -> pd.DataFrame:
@@ -70,8 +72,10 @@ def heat_map(ctx: Context) -> str:
     wide = {v: df.pivot_table(index="config", columns="backend", values=v, aggfunc="first").reindex(index=order, columns=backends)
             for v in ("speedup", "low", "high")}  # fmt: skip
     speed, low, high = wide["speedup"], wide["low"], wide["high"]
+    # the interval on a second line: 15 backends fit a 1300 px page
     text = pd.DataFrame([[speedup_cell(ctx, b, speed.at[c, b], low.at[c, b], high.at[c, b]).replace(" tie", "")
-                          for b in backends] for c in order], index=order, columns=backends)  # fmt: skip
+                          .replace(" [", "<br>").replace("]", "") for b in backends] for c in order],
+                        index=order, columns=backends)  # fmt: skip
     classes = _missing_grey(text)
     tips = pd.DataFrame("", index=order, columns=backends)
     ties = ((low <= 1) & (high >= 1)).to_numpy() & (speed.columns != ctx.reference)
@@ -119,7 +123,7 @@ def page(ctx: Context, plots: list[str]) -> str:
          ("BLAS", "; ".join(f"{b.get('internal_api')} {b.get('version')} {b.get('architecture')}" for b in policy.get("blas", []))),
          ("versions", ", ".join(f"{k} {v}" for k, v in bench.get("versions", {}).items() if v))],
         columns=["", "value"]).set_index("")  # fmt: skip
-    parts = [f"<h1>Benchmark run {html.escape(str(bench.get('run_id')))}</h1>", _table(facts)]
+    parts = [f"<h1>Benchmark run {html.escape(str(bench.get('run_id')))}</h1>", _table(facts, classes="facts")]
     parts += [f'<div class="warning">Warning: {html.escape(w)}</div>' for w in bench.get("warnings", [])]
     geo = geometric_headline(ctx.rows, ctx.reference)
     if not geo.empty:

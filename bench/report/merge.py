@@ -38,13 +38,15 @@ def merge(paths: list[Path], out: Path, allow_mixed: bool = False) -> Path:
     merged = json.loads(json.dumps({k: v for k, v in runs[0].items() if k != "_path"}))
     merged["benchmarks"], merged["autograd_bench_outcomes"] = [], []
     seen = set()
+    labels = {}  # machine -> a short label: its CPU model (and versions' index where CPU models repeat)
+    for m in dict.fromkeys(_machine(r) for r in runs):
+        labels[m] = str(m[0]) if [k[0] for k in labels].count(m[0]) == 0 else f"{m[0]} #{len(labels) + 1}"
     for run in runs:
-        tag = run["machine_info"].get("autograd_bench", {}).get("run_id", "")
+        machine = labels[_machine(run)]
         for bench in run["benchmarks"]:
             if bench["fullname"] in seen:
                 raise ReportError(f"merge: row {bench['fullname']} is in two shards")
             seen.add(bench["fullname"])
-            machine = tag.split("-", 1)[-1]
             if len(machines) > 1:  # one set of panels per machine: never a ratio across machines
                 bench["extra_info"] = {**bench["extra_info"], "machine": machine,
                                        "config": f"{bench['extra_info']['config']} @{machine}"}  # fmt: skip
