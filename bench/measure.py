@@ -25,9 +25,9 @@ from .plan import Case
 from .schema import Row, relative_error, tolerance
 from .session import BenchSession
 
-# After the first call: at least 2 more calls and 0.15 s, past the 0.1 s that OpenBLAS's threads
+# After the first call: at least 2 more calls and 0.12 s, past the 0.1 s that OpenBLAS's threads
 # spin after the previous library's call (a slow call passes it in its 2 calls).
-WARMUP_CALLS, WARMUP_SECONDS = 2, 0.15
+WARMUP_CALLS, WARMUP_SECONDS = 2, 0.12
 
 
 def warm_up(call) -> int:
