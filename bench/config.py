@@ -99,7 +99,7 @@ GRIDS = {
                   replicates=2, row_time=0.05, peak_size=256),
     # default: every backend at widths 16-1024 and depths 2 and 4 within 10 minutes on 2 cores, installation
     # included: 3 processes (t intervals with 2 degrees of freedom; the summary says what ±5 % would need).
-    "default": Grid(widths=(16, 256, 1024), depths=(2, 4), batches=(64,), train_widths=(16, 1024),
+    "default": Grid(widths=(16, 256, 1024), depths=(2, 4), batches=(64,), train_widths=(16, 256),
                     train_steps=5, seed_steps=200, replicates=3, row_time=0.035, peak_size=2048),
     "full": Grid(widths=(16, 64, 256, 1024, 2048, 4096), depths=(2, 4, 8, 16), batches=(1, 64, 256),
                  train_widths=(16, 64, 256, 1024, 2048), train_steps=10, seed_steps=3000, replicates=10, row_time=0.5,

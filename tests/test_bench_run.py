@@ -363,3 +363,25 @@ def test_the_smoke_grids_outcomes_are_the_declared_ones(every_backend_run):
     expected = {(c.task, c.id, name): REGISTRY[name].expected_outcome(c.task, c.width)
                 for c in configs.values() for name, b in REGISTRY.items() if not b.opt_in}  # fmt: skip
     assert found == expected
+
+
+def test_agree_reports_calls_coverage_and_flips_and_holds_a_minimum(smoke_run, tmp_path, capsys):
+    """A run against itself agrees in every call and covers every estimate; a copy whose speed-ups
+    are moved far outside the intervals, and one call flipped, does not."""
+    moved = tmp_path / "moved"
+    shutil.copytree(smoke_run, moved)
+    lines = (moved / "speedups.csv").read_text().splitlines()
+    header, rows = lines[0].split(","), list(csv.reader(lines[1:]))
+    col = {name: i for i, name in enumerate(header)}
+    for row in rows:
+        if row[col["call"]] not in ("reference", "") and row[col["speedup"]]:
+            row[col["speedup"]], row[col["low"]], row[col["high"]] = "9.0", "8.5", "9.5"
+            row[col["call"]] = "win"
+    with (moved / "speedups.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    main = report.__main__.main
+    assert main(["agree", str(smoke_run), str(smoke_run), "--min-coverage", "0.8"]) == 0
+    assert "(100%)" in capsys.readouterr().out
+    assert main(["agree", str(smoke_run), str(moved), "--min-coverage", "0.8"]) == 1
+    out = capsys.readouterr().out
+    assert "win↔loss flips" in out and "moved most" in out

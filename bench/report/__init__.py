@@ -28,7 +28,7 @@ from .context import Context, context
 from .html import page
 from .load import ReportError, compact_run, load_run, write_atomic
 from .plots import PLOTS, save_plots
-from .stability import section_stability
+from .stability import section_stability, warnings_table
 from .tables import markdown
 from .training import section_training
 
@@ -59,7 +59,8 @@ CELL_OUTCOME_ORDER = ("incorrect", "error", "timeout", "skipped")  # a cell's ou
 
 def speedups_csv(ctx: Context) -> pd.DataFrame:
     """The headline result as a tidy table, one line per (task, configuration, backend): speed-up,
-    low, high, call, outcome and replicates. Runs are compared from it (``agree``)."""
+    low, high, call, outcome (and its reason), replicates and stability warnings; runs are compared
+    from it (``agree``)."""
     timed = ctx.table[["task", "config", "backend", "speedup", "low", "high", "call", "replicates_timed"]].rename(
         columns={"replicates_timed": "replicates"})  # fmt: skip
     cells = ctx.outcomes.drop_duplicates(["task", "config", "backend", "outcome"])
@@ -74,6 +75,8 @@ def speedups_csv(ctx: Context) -> pd.DataFrame:
     keys = list(zip(table["task"], table["config"], table["backend"]))
     table["outcome"] = [worst.get(k, ("ok", ""))[0] for k in keys]
     table["reason"] = [worst.get(k, ("ok", ""))[1] for k in keys]
+    warned = warnings_table(ctx).set_index(["config", "backend"])["warnings"]
+    table["warnings"] = [warned.get((c, b), "") for c, b in zip(table["config"], table["backend"])]
     return table.sort_values(["task", "config", "backend"]).reset_index(drop=True)
 
 

@@ -32,7 +32,7 @@ def speedup_table(run: Path) -> pd.DataFrame:
 
 
 def agreement(a: pd.DataFrame, b: pd.DataFrame) -> dict:
-    shared = a.join(b, lsuffix="_a", rsuffix="_b", how="inner")
+    shared = a.join(b, how="inner", suffixes=("_a", "_b"))
     inside_a = (shared["low_a"] <= shared["speedup_b"]) & (shared["speedup_b"] <= shared["high_a"])
     inside_b = (shared["low_b"] <= shared["speedup_a"]) & (shared["speedup_a"] <= shared["high_b"])
     flips = shared[
@@ -50,9 +50,9 @@ def agree(runs: list[Path]) -> tuple[str, float]:
     """The report as Markdown, and the lowest coverage of any pair in either direction, per task."""
     if len(runs) < 2:
         raise ReportError("agree: expected at least two runs")
-    tables = {Path(r).name: speedup_table(r) for r in runs}
+    tables = [(Path(r).name, speedup_table(r)) for r in runs]
     out, lowest = [], 1.0
-    for (name_a, a), (name_b, b) in itertools.combinations(tables.items(), 2):
+    for (name_a, a), (name_b, b) in itertools.combinations(tables, 2):
         out += [f"## {name_a} and {name_b}", ""]
         lines = []
         for task in sorted(set(a.index.get_level_values("task")) & set(b.index.get_level_values("task"))):

@@ -27,39 +27,48 @@ THREAD_SLACK = 0.5
 BELOW_FLOOR = 0.95  # a row faster than its floor by more than 5 % is a measurement error
 
 
+CHECKS = {"spread": "spread within a process", "disagree": "replicates disagree", "short": "samples too short",
+          "threads": "busy threads unlike the policy", "floor": "below its floor"}  # fmt: skip
+
+
 def warnings_table(ctx: Context) -> pd.DataFrame:
+    """Per (configuration, backend): which checks warned (a column each) and the details."""
     rows = ctx.rows
     threads = (ctx.bench.get("thread_policy") or {}).get("threads") or np.nan
     out = []
     for (config, backend), part in rows.groupby(["config", "backend"], sort=False):
         medians = part["median"].astype(float)
-        found = []
+        found = {}
         noisy = part[part["spread"] > SPREAD_LIMIT]
         if len(noisy):
-            found.append(f"spread within a process above {SPREAD_LIMIT:.0%} in {len(noisy)} of {len(part)} replicates "
-                         f"(worst {noisy['spread'].max():.0%})")  # fmt: skip
+            found["spread"] = (
+                f"IQR above {SPREAD_LIMIT:.0%} of the median in {len(noisy)} of {len(part)} replicates (worst {noisy['spread'].max():.0%})"
+            )
         if len(medians) >= 2:
             mean = medians.mean()
             cv = medians.std(ddof=1) / mean
             far = max(abs(medians.max() - mean), abs(mean - medians.min())) / mean
             if cv >= DISAGREE_CV or far >= DISAGREE_RANGE:
-                found.append(f"replicates disagree: std dev {cv:.0%} of the mean, farthest {far:.0%} away")
+                found["disagree"] = f"replicates' std dev {cv:.0%} of the mean, farthest {far:.0%} away"
         short = part[part["block_s"] < SHORT_BLOCK_S]
         if len(short):
-            found.append(f"samples too short for the timer: blocks of {short['block_s'].min() * 1e6:.0f} µs")
+            found["short"] = f"blocks of {short['block_s'].min() * 1e6:.0f} µs"
         util = part["cpu_util"].median()
         if np.isfinite(threads) and min(abs(util - threads), abs(util - 1)) > THREAD_SLACK:
-            found.append(f"busy threads {util:.1f} against the policy's {threads:g}")
+            found["threads"] = f"busy threads {util:.1f} against the policy's {threads:g}"
         below = part[part["floor_share"] > 1 / BELOW_FLOOR]
         if len(below):
-            found.append(f"faster than its matrix-multiply floor in {len(below)} replicates (a measurement error)")
-        if found:
-            out.append({"config": config, "backend": backend, "warnings": "; ".join(found)})
-    return pd.DataFrame(out, columns=["config", "backend", "warnings"])
+            found["floor"] = f"faster than its matrix-multiply floor in {len(below)} replicates"
+        out.append({"config": config, "backend": backend, **{k: k in found for k in CHECKS},
+                    "warnings": "; ".join(f"{CHECKS[k]}: {v}" for k, v in found.items())})  # fmt: skip
+    return pd.DataFrame(out, columns=["config", "backend", *CHECKS, "warnings"])
 
 
 def section_stability(ctx: Context) -> str:
     table = warnings_table(ctx)
+    counts = table.groupby("backend")[list(CHECKS)].sum().astype(int).rename(columns=CHECKS)
+    counts.insert(0, "cells", table.groupby("backend").size())
+    rare = table[table["threads"] | table["floor"]][["config", "backend", "warnings"]]
     speed = ctx.table[(ctx.table["backend"] != ctx.reference) & ctx.table["processes_for_5pct"].notna()]
     if speed.empty:
         need_text = "_No interval: every speed-up has fewer than 2 replicates._"
@@ -71,9 +80,10 @@ def section_stability(ctx: Context) -> str:
     return "\n".join(["## Stability", "",
                       "Per cell, pyperf's checks: a spread within a process above 10 %, replicates that disagree (std dev "
                       "≥ 10 % of the mean or min/max ≥ 50 % away), samples under 100 µs, busy threads unlike the policy, "
-                      "rows below their floor. Their intervals are wider; compare with care.", "",
-                      f"{len(table)} of {ctx.rows.groupby(['config', 'backend']).ngroups} cells warned.", "",
-                      markdown(table, index=False), "",
+                      "rows below their floor. Their intervals are wider; compare with care. Cells warned, per backend "
+                      "and check (`speedups.csv` has each cell's warnings in full):", "",
+                      markdown(counts), "", "Cells whose busy threads or floor point at a measurement fault:", "",
+                      markdown(rare, index=False), "",
                       f"### Processes a ±5 % speed-up interval would need (this run: {ctx.bench.get('replicates', '?')})", "",
                       "At each speed-up's measured spread between processes (Student t):", "",
                       need_text, ""])  # fmt: skip
