@@ -117,10 +117,14 @@ def pytest_configure(config: pytest.Config) -> None:
         worker_replicate=option("worker_replicate"), worker_log=option("worker_log"),
         worker_skip=frozenset(skip.read_text().split()) if skip and skip.exists() else frozenset(), warnings=notes,
     )  # fmt: skip
-    if is_benchmarking(config) and hasattr(config.option, "benchmark_max_time"):
-        if not _given(config, "--benchmark-max-time"):
-            config.option.benchmark_max_time = grid.row_time  # the grid's time per row and replicate
-        session_of(config).row_time = config.option.benchmark_max_time  # blocks of calls fill it (bench.timing)
+    if (
+        is_benchmarking(config)
+        and hasattr(config.option, "benchmark_max_time")
+        and not _given(config, "--benchmark-max-time")
+    ):
+        config.option.benchmark_max_time = grid.row_time  # the grid's time per row and replicate
+    if is_benchmarking(config):  # blocks of calls fill it (bench.timing); pytest-benchmark keeps it as given, a string
+        session_of(config).row_time = float(getattr(config.option, "benchmark_max_time", grid.row_time))
     if not is_benchmarking(config) and hasattr(config.option, "benchmark_disable"):
         # Plain pytest: each benchmark body runs once, untimed, so a broken benchmark fails the tests.
         config.option.benchmark_disable = True

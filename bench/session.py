@@ -37,6 +37,7 @@ class BenchSession:
     isolate: bool
     is_child: bool  # an --isolate child: times one row
     named_backends: bool  # --backends given: a missing framework is an error
+    row_time: float = 0.0  # seconds of timing per row and replicate (--benchmark-max-time, or the grid's)
     worker_replicate: int | None = None  # a worker of the run: which replicate it times
     worker_log: Path | None = None
     worker_skip: frozenset = frozenset()  # cases an earlier worker of this replicate finished

@@ -172,7 +172,10 @@ def test_second_run_never_touches_the_first_and_interrupt_saves_nothing(smoke_ru
     command = [sys.executable, "-m", "pytest", "--benchmark-only", "-v", "-p", "no:cacheprovider",
                f"--results-dir={results}", "--grid", "default", "--backends", "numpy-diag",
                "--benchmark-max-time=2", "--benchmark-min-rounds=3"]  # fmt: skip
-    child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # SIGINT as a terminal delivers it: a shell's background job (as CI may run the tests) starts with
+    # SIGINT ignored, and Python then never turns it into KeyboardInterrupt.
+    child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     lines = []
     for line in child.stdout:  # blocks until the child writes; it writes PASSED after each row
         lines.append(line)
