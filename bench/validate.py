@@ -40,11 +40,12 @@ OWN_TIMER = {"torch": "torch.utils.benchmark blocked_autorange", "numpy": "timei
 def own_timer_seconds(framework: str, call, budget: float) -> float:
     """Median seconds per call by the framework's own timer."""
     if framework == "torch":
+        import torch
         from torch.utils import benchmark as torch_benchmark
 
-        return (
-            torch_benchmark.Timer(stmt="call()", globals={"call": call}).blocked_autorange(min_run_time=budget).median
-        )
+        # Timer runs torch on 1 thread unless told: the run's policy set the process's count
+        timer = torch_benchmark.Timer(stmt="call()", globals={"call": call}, num_threads=torch.get_num_threads())
+        return timer.blocked_autorange(min_run_time=budget).median
     timer = timeit.Timer(call)
     number, _ = timer.autorange()
     repeats = max(3, int(budget / max(timer.timeit(number) / number * number, 1e-9)))

@@ -159,6 +159,11 @@ def write_index(results: Path) -> Path:
                       "64-colour palette).", "",
                       "`python -m bench.report compact RUN_DIR` converts an older run the same way.", "",
                       markdown(pd.DataFrame(rows), index=False), ""])  # fmt: skip
+    agreement = Path(results) / "agree.md"  # written by python -m bench.report agree ... --out results/agree.md
+    if agreement.is_file():
+        text += "\n" + agreement.read_text().replace(
+            "# Do the committed runs agree?", "## Do the committed runs agree?", 1
+        )
     path = Path(results) / "README.md"
     write_atomic(path, text)
     return path

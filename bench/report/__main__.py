@@ -9,6 +9,7 @@ from pathlib import Path
 from . import PLOTS, ReportError, compact_run, write_index, write_report
 from .agree import agree
 from .compare import compare, compare_markdown
+from .load import write_atomic
 from .merge import merge
 
 
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
             parser = argparse.ArgumentParser(prog="python -m bench.report agree",
                                              description="do two or more runs of one grid agree? (from their speedups.csv)")  # fmt: skip
             parser.add_argument("runs", nargs="+", type=Path)
+            parser.add_argument("--out", type=Path, help="also write the report to this Markdown file "
+                                "(results/agree.md is shown in results/README.md)")  # fmt: skip
             parser.add_argument("--min-coverage", type=float, metavar="X",
                                 help="exit 1 if, for some pair and task, fewer than X (0-1) of one run's estimates lie in the other's intervals")  # fmt: skip
             args = parser.parse_args(argv[1:])
@@ -45,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"--min-coverage: expected a share between 0 and 1, got {args.min_coverage}")
             text, lowest = agree(args.runs)
             print(text)
+            if args.out:
+                write_atomic(
+                    args.out,
+                    f"# Do the committed runs agree?\n\n`python -m bench.report agree {' '.join(map(str, args.runs))}`\n\n{text}\n",
+                )
+                if (args.out.parent / "README.md").is_file():
+                    write_index(args.out.parent)
             if args.min_coverage is not None and lowest < args.min_coverage:
                 print(f"coverage {lowest:.0%} is below --min-coverage {args.min_coverage:.0%}", file=sys.stderr)
                 return 1
