@@ -86,7 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
     grid_name = option("grid") or ("default" if is_benchmarking(config) else "smoke")
     grid = GRIDS[grid_name]
     try:
-        chosen = backends.select(option("backends"))
+        chosen = backends.select(option("backends"), include_opt_in=grid_name == "full")  # full: every backend
         shard = parse_shard(option("shard"))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None

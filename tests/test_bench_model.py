@@ -125,6 +125,7 @@ def test_select_rejects_unknown_backends_listing_the_known_ones():
         backends.select("numpy-hadamard,nope")
     assert "torch-compile" not in [b.name for b in backends.select(None)]
     assert [b.name for b in backends.select("torch-compile")] == ["torch-compile"]
+    assert "torch-compile" in [b.name for b in backends.select(None, include_opt_in=True)]  # the full grid
 
 
 def test_diag_over_its_budget_is_refused_by_the_librarys_own_guard():
