@@ -173,9 +173,13 @@ def test_second_run_never_touches_the_first_and_interrupt_saves_nothing(smoke_ru
                f"--results-dir={results}", "--grid", "default", "--backends", "numpy-diag",
                "--benchmark-max-time=2", "--benchmark-min-rounds=3"]  # fmt: skip
     # SIGINT as a terminal delivers it: a shell's background job (as CI may run the tests) starts with
-    # SIGINT ignored, and Python then never turns it into KeyboardInterrupt.
-    child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    # SIGINT ignored, and Python then never turns it into KeyboardInterrupt. A small launcher resets it
+    # and execs the run (no preexec_fn: forking this process, where JAX runs threads, would warn).
+    launcher = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.executable, sys.argv[1:])"
+    )
+    child = subprocess.Popen([sys.executable, "-c", launcher, *command], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
     lines = []
     for line in child.stdout:  # blocks until the child writes; it writes PASSED after each row
         lines.append(line)
