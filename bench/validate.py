@@ -1,13 +1,13 @@
 """Check the suite's speed-ups against the frameworks' own timers.
 
-    python -m bench.validate RUN [--cells w1024-L4] [--rounds 5] [--time 0.5]
+    python -m bench.validate RUN [--cells w1024-L4] [--repeats 5] [--time 0.5]
 
 For a few cells of a saved run (by default the widest square network at depth 4, both dtypes,
 torch and jax against numpy-hadamard), it times the same calls again in this process with each
 framework's own timer: ``torch.utils.benchmark.Timer.blocked_autorange`` for torch, ``timeit``
 for NumPy and for JAX (whose call blocks until its result is ready). It interleaves the backends
-round by round, as the suite does, and takes the same geometric-mean ratio with a t interval
-over the rounds. A cell "parts" where the two estimates differ by more than both intervals
+repeat by repeat, as the suite does, and takes the same geometric-mean ratio with a t interval
+over the repeats. A cell "parts" where the two estimates differ by more than both intervals
 allow (and more than ``--tolerance``): then one of the timers is measuring something else.
 
 It also checks the protocol's switch between libraries: a torch call right after a heavy NumPy
@@ -68,7 +68,7 @@ def config_of(config_id: str):
     return square("gradient", dtype, int(width[1:]), int(depth[1:]), int(batch[1:]), activation=activation)
 
 
-def validate(run: Path, pattern: str, names: list[str], rounds: int, budget: float, tolerance: float) -> pd.DataFrame:
+def validate(run: Path, pattern: str, names: list[str], repeats: int, budget: float, tolerance: float) -> pd.DataFrame:
     bench = load_run(run)["machine_info"].get("autograd_bench", {})
     threads = (bench.get("thread_policy") or {}).get("threads") or available_cores()
     apply(threads)  # the run's thread policy, before any framework starts
@@ -81,7 +81,7 @@ def validate(run: Path, pattern: str, names: list[str], rounds: int, budget: flo
             b.name: backends.prepare(b, "gradient", problem, {"diag_budget_bytes": 2**31}) for b in (reference, chosen)
         }
         logs = []
-        for _ in range(rounds):  # interleaved, as the suite's blocks
+        for _ in range(repeats):  # interleaved, as the suite interleaves backends
             times = {}
             for b in (reference, chosen):
                 measure.warm_up(prepared[b.name].run)
@@ -133,16 +133,16 @@ def main(argv: list[str] | None = None) -> int:
         "--cells", default="w1024-L4", help="configurations whose id starts with this (default w1024-L4)"
     )
     parser.add_argument("--backends", default="torch,jax", help="backends to check (default torch,jax)")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats (default 5)")
     parser.add_argument("--time", type=float, default=0.5, help="seconds per framework timer call (default 0.5)")
     parser.add_argument(
         "--tolerance", type=float, default=0.15, help="a difference below this never parts (default 0.15)"
     )
     args = parser.parse_args(argv)
-    if args.rounds < 2:
-        parser.error(f"--rounds: expected at least 2 (an interval needs two), got {args.rounds}")
+    if args.repeats < 2:
+        parser.error(f"--repeats: expected at least 2 (an interval needs two), got {args.repeats}")
     try:
-        table = validate(args.run, args.cells, [b.strip() for b in args.backends.split(",")], args.rounds, args.time,
+        table = validate(args.run, args.cells, [b.strip() for b in args.backends.split(",")], args.repeats, args.time,
                          args.tolerance)  # fmt: skip
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -392,3 +392,15 @@ def test_agree_reports_calls_coverage_and_flips_and_holds_a_minimum(smoke_run, t
     assert main(["agree", str(smoke_run), str(moved), "--min-coverage", "0.8"]) == 1
     out = capsys.readouterr().out
     assert "win↔loss flips" in out and "moved most" in out
+
+
+def test_validate_times_the_smoke_cells_with_the_frameworks_own_timers(every_backend_run, capsys):
+    """bench.validate on the smoke grid (CI runs it here): torch with torch.utils.benchmark, jax with timeit."""
+    from bench import validate
+
+    load = pytest.importorskip
+    load("torch"), load("jax")
+    assert validate.main([str(every_backend_run), "--cells", "w16-L2", "--repeats", "2", "--time", "0.02"]) == 0
+    out = capsys.readouterr().out
+    assert "torch.utils.benchmark blocked_autorange" in out and "timeit (blocked on)" in out
+    assert "4 cells;" in out  # torch and jax, float32 and float64
