@@ -110,18 +110,9 @@ def _pass(Ws, bs, codes, clip, t, ys, dC_dy_T, dWs, dbs):
     """Cost and gradients into dWs, dbs. ys[0] holds the batch x; ys[k], dC_dy_T[k] are (l_k, d)
     buffers (index 0 of dC_dy_T unused). dC/dy[k] is kept transposed, one column per sample."""
     L = len(Ws)
-    for k in range(1, L + 1):  # forward: y[k] = sigma(W[k] y[k-1] + b[k])
-        y = ys[k]
-        _matmul(Ws[k - 1], ys[k - 1], y, False, False)
-        _activate(y, bs[k - 1], codes[k - 1])
+    _forward(Ws, bs, codes, ys)
     d = t.shape[1]
-    cost = 0.0
-    base, y_L = dC_dy_T[L], ys[L]
-    for i in range(t.shape[0]):  # base case: (dC/dy[L])^T = (y[L] - t) / d
-        for j in range(d):
-            r = y_L[i, j] - t[i, j]
-            cost += r * r
-            base[i, j] = r / d
+    cost = _cost_and_base(ys[L], t, dC_dy_T[L])
     for k in range(L, 0, -1):
         delta = dC_dy_T[k]  # becomes (dC/dy[k] nabla_sigma[k])^T in place
         y, db = ys[k], dbs[k - 1]
@@ -138,6 +129,27 @@ def _pass(Ws, bs, codes, clip, t, ys, dC_dy_T, dWs, dbs):
         _matmul(delta, ys[k - 1], dWs[k - 1], False, True)  # (2) dC/dW[k] = y[k-1] dC/dy[k] nabla_sigma[k]
         if k > 1:
             _matmul(Ws[k - 1], delta, dC_dy_T[k - 1], True, False)  # (1) dC/dy[k-1] = dC/dy[k] nabla_sigma[k] W[k]
+    return cost
+
+
+@njit(cache=True, fastmath=FAST, inline="always")  # inlined: a b = 1 step is a few hundred multiply-adds
+def _forward(Ws, bs, codes, ys):
+    """y[k] = sigma(W[k] y[k-1] + b[k]) into ys[1..L]; ys[0] holds the batch x."""
+    for k in range(1, len(Ws) + 1):
+        _matmul(Ws[k - 1], ys[k - 1], ys[k], False, False)
+        _activate(ys[k], bs[k - 1], codes[k - 1])
+
+
+@njit(cache=True, fastmath=FAST, inline="always")  # inlined: a b = 1 step is a few hundred multiply-adds
+def _cost_and_base(y_L, t, base):
+    """C = 1/(2d) sum_i ||y[L](s_i) - t_i||^2, and the base case (dC/dy[L])^T = (y[L] - t) / d into base."""
+    d = t.shape[1]
+    cost = 0.0
+    for i in range(t.shape[0]):
+        for j in range(d):
+            r = y_L[i, j] - t[i, j]
+            cost += r * r
+            base[i, j] = r / d
     return cost / (2 * d)
 
 
@@ -156,19 +168,9 @@ def _sgd(Ws, bs, codes, clip, lr, x, t, indices, full_batch, ys, tb, dC_dy_T, hi
                     x_batch[i, j] = x[i, s]
                 for i in range(t.shape[0]):
                     tb[i, j] = t[i, s]
-        for k in range(1, L + 1):  # forward
-            y = ys[k]
-            _matmul(Ws[k - 1], ys[k - 1], y, False, False)
-            _activate(y, bs[k - 1], codes[k - 1])
+        _forward(Ws, bs, codes, ys)
         d = tb.shape[1]
-        cost = 0.0
-        base, y_L = dC_dy_T[L], ys[L]
-        for i in range(tb.shape[0]):  # base case: (dC/dy[L])^T = (y[L] - t) / d
-            for j in range(d):
-                r = y_L[i, j] - tb[i, j]
-                cost += r * r
-                base[i, j] = r / d
-        history[step] = cost / (2 * d)
+        history[step] = _cost_and_base(ys[L], tb, dC_dy_T[L])
         for k in range(L, 0, -1):
             delta, y, y_prev, W, b = dC_dy_T[k], ys[k], ys[k - 1], Ws[k - 1], bs[k - 1]
             code = codes[k - 1]
@@ -238,22 +240,18 @@ def prepare(task, form, problem, options) -> Prepared:
         return float(cost), [(dW.copy(), db.copy()) for dW, db in zip(work.dWs, work.dbs)]
 
     forward_work = _Buffers(params, x.shape[1], x)  # the pass's forward half alone, for J/F
-    return Prepared(run, to_numpy, lambda: _forward_cost(forward_work.Ws, forward_work.bs, codes, t, forward_work.ys))
+    return Prepared(
+        run,
+        to_numpy,
+        lambda: _forward_cost(forward_work.Ws, forward_work.bs, codes, t, forward_work.ys, forward_work.dC_dy_T[-1]),
+    )
 
 
 @njit(cache=True, fastmath=FAST)
-def _forward_cost(Ws, bs, codes, t, ys):
-    L = len(Ws)
-    for k in range(1, L + 1):
-        y = ys[k]
-        _matmul(Ws[k - 1], ys[k - 1], y, False, False)
-        _activate(y, bs[k - 1], codes[k - 1])
-    cost, y_L = 0.0, ys[L]
-    for i in range(t.shape[0]):
-        for j in range(t.shape[1]):
-            r = y_L[i, j] - t[i, j]
-            cost += r * r
-    return cost / (2 * t.shape[1])
+def _forward_cost(Ws, bs, codes, t, ys, scratch):
+    """The cost alone (J/F's denominator): the forward pass and C, no backward pass."""
+    _forward(Ws, bs, codes, ys)
+    return _cost_and_base(ys[len(Ws)], t, scratch)
 
 
 def _prepare_train(params, x, t, steps, lr, clip, codes, indices) -> Prepared:
