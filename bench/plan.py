@@ -2,9 +2,16 @@
 
 A run is R replicates, each one worker process (``bench.runner``) that times every (configuration,
 backend) row once. Each worker has its own order, drawn from the run's seed and its replicate
-number: configurations shuffled, and within one, its backends shuffled (a randomized block
-design: each ratio compares rows measured seconds apart, in the same process). ``--shard K/N``
-keeps the K-th of every N configurations (in the grid's fixed order), all its backends with it.
+number: configurations shuffled, and within one, its frameworks shuffled and each framework's
+backends together, shuffled (a randomized block design: each ratio compares rows measured
+seconds apart, in the same process; a framework's rows back to back need the long re-warm-up
+only where the library changes, ``measure.warm_up``). ``--shard K/N`` keeps the K-th of every N
+configurations (in the grid's fixed order), all its backends with it.
+
+With S sweeps (the grid's), a worker times every row S times: sweep k of a configuration comes
+after sweep 0 of the configuration k·SWEEP_LAG places later, so a row's sweeps lie tens of
+seconds apart, farther than the bursts in which a shared machine slows every row for a few
+seconds. The row keeps its fastest sweep (``runner.merge_workers``).
 """
 
 from __future__ import annotations
@@ -15,15 +22,23 @@ from typing import NamedTuple
 from .config import Config
 from .registry import Entry
 
+SWEEP_LAG = 2  # configurations between a row's sweeps: 10-20 s on the default grid
+
 
 class Case(NamedTuple):
     config: Config
     backend: Entry
     replicate: int  # the worker process (0 .. R-1) that times it
+    sweep: int = 0  # which of the worker's times through the grid
+
+    @property
+    def row_id(self) -> str:
+        """The row every sweep of this case times: one row per (configuration, backend, replicate)."""
+        return f"{self.config.id}-{self.backend.name}-p{self.replicate}"
 
     @property
     def id(self) -> str:
-        return f"{self.config.id}-{self.backend.name}-p{self.replicate}"
+        return self.row_id + (f"-s{self.sweep}" if self.sweep else "")
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -46,15 +61,35 @@ def shard_configs(configs: list[Config], shard: tuple[int, int] | None) -> list[
     return [config for index, config in enumerate(configs) if index % n == k - 1]
 
 
-def plan(configs: list[Config], backends: list[Entry], seed: int, replicate: int = 0,
-         shard: tuple[int, int] | None = None) -> list[Case]:  # fmt: skip
-    """Every row once, in replicate ``replicate``'s own order."""
-    rng = random.Random(f"{seed}/{replicate}")
-    order = shard_configs(configs, shard)
-    rng.shuffle(order)
+def block(config: Config, backends: list[Entry], replicate: int, sweep: int, rng: random.Random) -> list[Case]:
+    """One configuration's rows: its frameworks in a random order, each framework's backends together, shuffled."""
+    by_framework: dict[str, list[Entry]] = {}
+    for backend in backends:
+        by_framework.setdefault(backend.framework, []).append(backend)
+    groups = list(by_framework.values())
+    rng.shuffle(groups)
     cases = []
-    for config in order:
-        block = [Case(config, backend, replicate) for backend in backends]
-        rng.shuffle(block)
-        cases += block
+    for group in groups:
+        group = list(group)
+        rng.shuffle(group)
+        cases += [Case(config, backend, replicate, sweep) for backend in group]
+    return cases
+
+
+def plan(configs: list[Config], backends: list[Entry], seed: int, replicate: int = 0,
+         shard: tuple[int, int] | None = None, sweeps: int = 1) -> list[Case]:  # fmt: skip
+    """Every row ``sweeps`` times, in replicate ``replicate``'s own order, task by task."""
+    rng = random.Random(f"{seed}/{replicate}")
+    chosen = shard_configs(configs, shard)
+    cases = []
+    for task in dict.fromkeys(config.task for config in chosen):
+        order = [config for config in chosen if config.task == task]
+        rng.shuffle(order)
+        slots: dict[int, list[tuple[int, Config]]] = {}
+        for sweep in range(sweeps):
+            for position, config in enumerate(order):
+                slots.setdefault(position + sweep * SWEEP_LAG, []).append((sweep, config))
+        for position in sorted(slots):
+            for sweep, config in slots[position]:
+                cases += block(config, backends, replicate, sweep, rng)
     return cases

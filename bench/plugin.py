@@ -116,6 +116,7 @@ def pytest_configure(config: pytest.Config) -> None:
         int(option("diag_budget_gib") * 2**30), option("isolate"), option("isolate_child"), option("backends") is not None,
         worker_replicate=option("worker_replicate"), worker_log=option("worker_log"),
         worker_skip=frozenset(skip.read_text().split()) if skip and skip.exists() else frozenset(), warnings=notes,
+        sweeps=grid.sweeps if is_benchmarking(config) and not option("isolate_child") else 1,
     )  # fmt: skip
     if (
         is_benchmarking(config)
@@ -212,6 +213,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         "reference": REFERENCE,
         "golden": GOLDEN,
         "replicates": session.replicates,
+        "sweeps": session.sweeps,
         "order_seed": session.order_seed,
         "row_time_s": getattr(session, "row_time", None),
         "row_timeout_s": config.getoption("row_timeout"),
@@ -233,7 +235,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def _cell(case) -> dict:
     c = case.config
     return {"case": case.id, "task": c.task, "config": c.id, "backend": case.backend.name,
-            "replicate": case.replicate, "network": c.network, "width": c.width, "depth": c.depth, "batch": c.batch,
+            "replicate": case.replicate, "sweep": case.sweep, "network": c.network, "width": c.width, "depth": c.depth, "batch": c.batch,
             "dtype": c.dtype, "activation": c.activation, "steps": c.steps or None, "batch_size": c.batch_size}  # fmt: skip
 
 

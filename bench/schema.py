@@ -77,6 +77,8 @@ class Row:
     traced_bytes: int | None = None  # NumPy-based: tracemalloc peak of one call from a cold workspace, outputs included
     compiled_bytes: int | None = None  # XLA's memory_analysis of the compiled program (arguments, outputs, temporaries)
     rss_peak_bytes: int | None = None  # kernel peak-RSS mark over the timed calls, above the RSS before them
+    sweep: int | None = None  # with several sweeps: the one whose timing the row keeps (the fastest)
+    sweep_medians: list | None = None  # each sweep's median, in sweep order
     isolated_median_s: float | None = None  # --isolate: the same row in a fresh process
     isolated_rss_peak_bytes: int | None = None
     isolated_options: dict | None = None  # the child's pytest-benchmark options, as it ran

@@ -37,7 +37,8 @@ class BenchSession:
     isolate: bool
     is_child: bool  # an --isolate child: times one row
     named_backends: bool  # --backends given: a missing framework is an error
-    row_time: float = 0.0  # seconds of timing per row and replicate (--benchmark-max-time, or the grid's)
+    row_time: float = 0.0  # seconds of timing per row and sweep (--benchmark-max-time, or the grid's)
+    sweeps: int = 1  # times a worker times each row (bench.plan); the row keeps the fastest
     worker_replicate: int | None = None  # a worker of the run: which replicate it times
     worker_log: Path | None = None
     worker_skip: frozenset = frozenset()  # cases an earlier worker of this replicate finished
@@ -49,6 +50,8 @@ class BenchSession:
     incorrect: list[str] = field(default_factory=list)  # the parent: rows timed but above their tolerance
     started: set[str] = field(default_factory=set)  # frameworks whose runtime this process started
     current: ConfigData | None = None
+    kept: dict = field(default_factory=dict)  # Case.row_id -> its prepared backend, until its last sweep
+    last_framework: str | None = None  # whose library ran the previous row (measure.warm_up)
     saved: Path | None = None  # the run folder, once the measurements are in place
     report_error: str | None = None  # the report failed: the run keeps its measurements
 
@@ -56,18 +59,26 @@ class BenchSession:
         configs = self.grid.configs(self.activation)
         replicate = self.worker_replicate or 0
         return [
-            c for c in plan(configs, self.backends, self.order_seed, replicate, self.shard) if c.config.task == task
+            c
+            for c in plan(configs, self.backends, self.order_seed, replicate, self.shard, self.sweeps)
+            if c.config.task == task
         ]
 
     def log(self, record: dict) -> None:
         if self.worker_log is not None:
             worker_log.append(self.worker_log, record)
 
-    def rows_done(self, benchmark, item) -> None:
-        """A worker's finished row goes to its log at once: a worker ended later keeps it."""
+    def rows_done(self, benchmark, case: Case) -> None:
+        """A worker's finished row goes to its log at once: a worker ended later keeps it. A later
+        sweep of a row is logged as its own record, for the parent to set against the row."""
         if self.worker_log is not None and benchmark.stats:
             entry = {**benchmark.stats.as_dict(include_data=True), "params": None}  # the case is in extra_info
-            self.log({"kind": "row", "case": item.callspec.params["case"].id, "benchmark": entry})
+            if case.sweep:
+                self.log(
+                    {"kind": "sweep", "case": case.id, "row": case.row_id, "sweep": case.sweep, "benchmark": entry}
+                )
+            else:
+                self.log({"kind": "row", "case": case.id, "benchmark": entry})
 
     def process_policy(self) -> policy.ProcessPolicy:
         """Applied once, before the first benchmark (and so before any JAX array of the run)."""

@@ -8,7 +8,8 @@ import pytest
 import reference_impl as ri
 from bench import backends, flops, frameworks
 from bench.config import GRIDS, Config, make_problem, square
-from bench.plan import parse_shard, plan
+from bench.plan import SWEEP_LAG, parse_shard, plan
+from bench.runner import keep_fastest_sweep
 from bench.schema import relative_error, tolerance
 
 from .conftest import load_framework
@@ -184,6 +185,43 @@ def test_each_replicate_has_its_own_order_and_the_same_rows():
     # Within one configuration, every backend appears once, back to back: a randomized block.
     first = plan(configs, chosen, 11, 0)[: len(chosen)]
     assert len({c.config for c in first}) == 1 and {c.backend.name for c in first} == {b.name for b in chosen}
+
+
+def test_sweeps_time_every_row_again_configurations_later_and_frameworks_back_to_back():
+    configs = GRIDS["smoke"].configs()
+    chosen = backends.select(None)
+    cases = plan(configs, chosen, 11, 0, sweeps=2)
+    assert sorted(c.id for c in cases if c.sweep == 0) == sorted(c.id for c in plan(configs, chosen, 11, 0))
+    assert sorted(c.row_id for c in cases if c.sweep == 1) == sorted(c.row_id for c in cases if c.sweep == 0)
+    for task in ("gradient", "train"):
+        blocks = [(c.config, c.sweep) for c in cases if c.config.task == task][:: len(chosen)]
+        for config in {config for config, _ in blocks}:
+            first, again = blocks.index((config, 0)), blocks.index((config, 1))
+            # other configurations' sweeps between a row's two: SWEEP_LAG of them, or all there are
+            assert again - first >= min(SWEEP_LAG, sum(1 for c, s in blocks if s == 0) - 1)
+    # Within a block, each framework's backends come back to back.
+    block = cases[: len(chosen)]
+    runs = [b.backend.framework for b in block]
+    assert len([f for i, f in enumerate(runs) if i == 0 or runs[i - 1] != f]) == len(set(runs))
+
+
+def _record(kind, case, median, sweep=0, **extra):
+    stats = {"median": median, "data": [median]}
+    record = {"kind": kind, "case": case, "benchmark": {"stats": stats, "extra_info": {"cpu_util": median, **extra}}}
+    return {**record, "row": case.removesuffix(f"-s{sweep}"), "sweep": sweep} if kind == "sweep" else record
+
+
+def test_a_row_keeps_its_fastest_sweep_and_sweep_0s_checks():
+    records = [_record("row", "a-p0", 2.0, rel_err=1e-16), _record("row", "b-p0", 1.0, rel_err=1e-16),
+               _record("sweep", "a-p0-s1", 1.5, sweep=1), _record("sweep", "b-p0-s1", 3.0, sweep=1)]  # fmt: skip
+    a, b = keep_fastest_sweep(records)
+    assert a["stats"]["median"] == 1.5 and a["extra_info"]["sweep"] == 1 and a["extra_info"]["cpu_util"] == 1.5
+    assert a["extra_info"]["sweep_medians"] == [2.0, 1.5] and a["extra_info"]["rel_err"] == 1e-16
+    assert (
+        b["stats"]["median"] == 1.0 and b["extra_info"]["sweep"] == 0 and b["extra_info"]["sweep_medians"] == [1.0, 3.0]
+    )
+    lone = keep_fastest_sweep([_record("row", "c-p0", 4.0)])  # a sweep lost with its worker: the row as timed
+    assert lone[0]["stats"]["median"] == 4.0 and "sweep" not in lone[0]["extra_info"]
 
 
 def test_shards_partition_whole_configurations():

@@ -18,6 +18,12 @@ from .tables import fmt_bytes, fmt_time, markdown, per_panel, pivot, pivot_secti
 HEADLINE_WIDTHS, HEADLINE_DEPTH = (16, 256, 1024), 4
 
 
+def _sweeps(sweeps: int) -> str:
+    if sweeps == 1:
+        return "once"
+    return f"in {sweeps} sweeps tens of seconds apart, keeping each row's fastest sweep"
+
+
 def speedup_cell(ctx: Context, backend: str, point: float, low: float, high: float) -> str:
     return "1 (reference)" if backend == ctx.reference else fmt_speedup(point, low, high)
 
@@ -39,9 +45,10 @@ def section_machine(ctx: Context) -> str:
              ("commit", f"{commit.get('id', '–')[:12]}{' (uncommitted changes)' if commit.get('dirty') else ''} on {commit.get('branch', '–')}"),
              ("machine", machine_line(bench)),
              ("grid", f"{bench.get('grid', '–')}{', shard ' + '/'.join(map(str, bench['shard'])) if bench.get('shard') else ''}"),
-             ("replicates", f"{bench.get('replicates', '–')} worker processes, one after another, each timing every row once "
-                            f"in its own shuffled order (seed {bench.get('order_seed', '–')}); {bench.get('row_time_s', '–')} s "
-                            f"of timing per row, --row-timeout {bench.get('row_timeout_s', '–')} s"),
+             ("replicates", f"{bench.get('replicates', '–')} worker processes, one after another, each timing every row "
+                            f"{_sweeps(bench.get('sweeps', 1))} in its own shuffled order (seed {bench.get('order_seed', '–')}); "
+                            f"{bench.get('row_time_s', '–')} s of timing per row and sweep, --row-timeout "
+                            f"{bench.get('row_timeout_s', '–')} s"),
              ("backends", ", ".join(bench.get("backends", []))),
              ("threads", f"{policy.get('threads', '–')} per library, CPU affinity {policy.get('cpu_affinity', '–')}"),
              ("BLAS", blas or "–"), ("allocator", policy.get("malloc") or "–"),
