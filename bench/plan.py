@@ -22,7 +22,7 @@ from typing import NamedTuple
 from .config import Config
 from .registry import Entry
 
-SWEEP_LAG = 2  # configurations between a row's sweeps: 10-20 s on the default grid
+SWEEP_LAG = 3  # configurations between a row's sweeps: 15-30 s on the default grid (2 left rows whose both sweeps were slow)
 
 
 class Case(NamedTuple):

@@ -118,7 +118,8 @@ def page(ctx: Context, plots: list[str]) -> str:
     facts = pd.DataFrame(
         [("run", bench.get("run_id")), ("date (UTC)", ctx.run.get("datetime")), ("commit", (ctx.run.get("commit_info") or {}).get("id")),
          ("machine", machine_line(bench)), ("grid", bench.get("grid")),
-         ("replicates", f"{bench.get('replicates')} worker processes (order seed {bench.get('order_seed')})"),
+         ("replicates", f"{bench.get('replicates')} worker processes, {bench.get('sweeps', 1)} sweep(s) each, a row "
+                        f"keeping its fastest (order seed {bench.get('order_seed')})"),
          ("threads", policy.get("threads")), ("allocator", policy.get("malloc")),
          ("BLAS", "; ".join(f"{b.get('internal_api')} {b.get('version')} {b.get('architecture')}" for b in policy.get("blas", []))),
          ("versions", ", ".join(f"{k} {v}" for k, v in bench.get("versions", {}).items() if v))],
