@@ -162,6 +162,30 @@ def test_change_interval_is_a_welch_interval_over_replicates():
     assert verdict(*change_interval(noisy_old, noisy_new)[1:], 0.10) == ""
 
 
+def test_moderated_intervals_shrink_each_cells_variance_toward_its_siblings():
+    import pandas as pd
+    from scipy import stats as scipy_stats
+
+    from bench.report.stats import PRIOR_DF, log_interval, prior_variances
+
+    quiet = np.log([1.10, 1.12, 1.08])
+    lucky = np.log([1.10, 1.1001, 1.0999])  # 3 replicates that happen to agree: not a ±0.01 % certainty
+    noisy = np.log([1.4, 0.9, 1.1])
+    logs = pd.DataFrame([quiet, lucky, noisy, quiet], index=["a", "b", "c", "d"])
+    priors = prior_variances(logs, pd.Series(["gradient", "gradient", "gradient", "train"], index=logs.index))
+    assert priors["d"] != priors["d"]  # alone in its task: no prior (NaN), its own variance only
+    assert priors["a"] == pytest.approx(np.mean([np.var(lucky, ddof=1), np.var(noisy, ddof=1)]))  # the others'
+    # By hand: (d0 s0^2 + 2 s^2) / (d0 + 2) on d0 + 2 degrees of freedom.
+    variance = (PRIOR_DF * priors["b"] + 2 * np.var(lucky, ddof=1)) / (PRIOR_DF + 2)
+    half = scipy_stats.t.ppf(0.975, PRIOR_DF + 2) * np.sqrt(variance / 3)
+    _, low, high = log_interval(lucky, prior_variance=priors["b"])
+    assert (np.log(low), np.log(high)) == pytest.approx((lucky.mean() - half, lucky.mean() + half))
+    assert high / low > 1.05 > log_interval(lucky)[2] / log_interval(lucky)[1]  # the lucky cell widens
+    own, moderated = log_interval(noisy), log_interval(noisy, prior_variance=priors["c"])
+    assert moderated[0] == own[0] and moderated[2] / moderated[1] < own[2] / own[1]  # the noisy one narrows
+    assert log_interval(quiet, prior_variance=float("nan")) == log_interval(quiet)
+
+
 def test_second_run_never_touches_the_first_and_interrupt_saves_nothing(smoke_run):
     """Deterministic: the SIGINT is sent once the first row has finished (the parent's first
     progress line), into a run that takes many minutes (2 s a row on the default grid), so however

@@ -6,11 +6,19 @@ process. Speed-up (the reference's time over the backend's), autograd tax (autod
 same framework by hand), kernel speed, J/F and "× golden" are all such paired ratios.
 
 The estimate is the geometric mean of the per-replicate ratios; its interval is a Student-t
-interval on the mean log ratio with R − 1 degrees of freedom. Why this method: it is exact for
-log-normal noise and keeps its coverage with 3–10 replicates, where a bootstrap of R values can
-never reach past their range (with 3 values it covers far less than 95 %). A cell whose
-interval contains 1 is a tie; with ``equivalence`` E, one whose whole interval lies within
-[1/(1+E), 1+E] is "same".
+interval on the mean log ratio. Why this method: it is exact for log-normal noise and keeps its
+coverage with 3–10 replicates, where a bootstrap of R values can never reach past their range
+(with 3 values it covers far less than 95 %).
+
+With 3 replicates a cell's own variance has 2 degrees of freedom and is itself very uncertain:
+by chance narrow in one run, wide in the rerun. So a table's cells borrow strength from each
+other, as limma's moderated t does for experiments with a handful of replicates (Smyth 2004):
+a cell's variance is shrunk toward the mean variance of the same ratio's other cells of its task
+in the run, s̃² = (d₀·s₀² + (R − 1)·s²) / (d₀ + R − 1), with d₀ = PRIOR_DF, and the t interval
+has d₀ + R − 1 degrees of freedom. On two reruns of the default grid this held the other run's
+estimate in 93–99 % of cells instead of 84–97 % with each cell's variance alone, and the calls
+agreed in 94–97 % of cells instead of 89–95 % (README). A cell whose interval contains 1 is a
+tie; with ``equivalence`` E, one whose whole interval lies within [1/(1+E), 1+E] is "same".
 """
 
 from __future__ import annotations
@@ -23,10 +31,14 @@ from scipy import stats as scipy_stats
 
 LEVEL = 0.95
 TARGET = 0.05  # pyperf's spirit: how many processes would a ±5 % interval need?
+# The pooled variance weighs as much as 2 degrees of freedom: as much as one cell's own 3 replicates.
+PRIOR_DF = 2
 
 
-def log_interval(log_ratios: np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
-    """(estimate, low, high) of exp(mean log ratio); low = high = NaN for fewer than 2 values."""
+def log_interval(log_ratios: np.ndarray, level: float = LEVEL,
+                 prior_variance: float | None = None) -> tuple[float, float, float]:  # fmt: skip
+    """(estimate, low, high) of exp(mean log ratio); low = high = NaN for fewer than 2 values.
+    With ``prior_variance`` (the other cells' mean variance), the moderated t interval."""
     values = np.asarray(log_ratios, dtype=float)
     values = values[np.isfinite(values)]
     if len(values) == 0:
@@ -34,8 +46,22 @@ def log_interval(log_ratios: np.ndarray, level: float = LEVEL) -> tuple[float, f
     mean = float(values.mean())
     if len(values) < 2:
         return math.exp(mean), np.nan, np.nan
-    half = scipy_stats.t.ppf((1 + level) / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+    variance, df = values.var(ddof=1), len(values) - 1
+    if prior_variance is not None and np.isfinite(prior_variance):
+        variance, df = (PRIOR_DF * prior_variance + df * variance) / (PRIOR_DF + df), PRIOR_DF + df
+    half = scipy_stats.t.ppf((1 + level) / 2, df) * math.sqrt(variance / len(values))
     return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
+def prior_variances(logs: pd.DataFrame, groups: pd.Series) -> pd.Series:
+    """Per cell (a row of ``logs``: one value per replicate), the mean variance of the other cells
+    of its group (NaN where it has none): the prior its own variance is shrunk toward."""
+    variance = logs.var(axis=1, ddof=1)
+    counted = variance.notna()
+    total = variance.fillna(0).groupby(groups.to_numpy()).transform("sum")
+    cells = counted.groupby(groups.to_numpy()).transform("sum")
+    others = cells - counted
+    return ((total - variance.fillna(0)) / others).where(others > 0)
 
 
 def processes_for(log_ratios: np.ndarray, target: float = TARGET) -> float:
@@ -72,15 +98,18 @@ def paired_ratios(rows: pd.DataFrame, numerator: pd.Series, denominator: pd.Seri
 
 def ratio_table(rows: pd.DataFrame, pairs: list[tuple[str, str, str]], value: str = "median") -> pd.DataFrame:
     """(label, numerator backend, denominator backend) -> one line per configuration where both
-    were timed: estimate, interval, replicates paired."""
+    were timed: estimate, moderated interval (each label's cells of one task pool their variance),
+    replicates paired."""
     medians = rows.set_index(["backend", "config", "replicate"])[value]
+    task_of = rows.groupby("config")["task"].first()
     out = []
     for label, top, bottom in pairs:
         if top not in medians.index.get_level_values(0) or bottom not in medians.index.get_level_values(0):
             continue
         logs = paired_ratios(rows, medians.loc[top], medians.loc[bottom])
+        priors = prior_variances(logs, task_of.reindex(logs.index))
         for config, values in logs.iterrows():
-            point, low, high = log_interval(values.to_numpy())
+            point, low, high = log_interval(values.to_numpy(), prior_variance=priors[config])
             out.append({"config": config, "backend": label, "estimate": point, "low": low, "high": high,
                         "replicates": int(values.notna().sum()), "processes_for_5pct": processes_for(values.to_numpy())})  # fmt: skip
     return pd.DataFrame(out, columns=RATIO_COLUMNS)
