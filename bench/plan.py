@@ -22,7 +22,8 @@ from typing import NamedTuple
 from .config import Config
 from .registry import Entry
 
-SWEEP_LAG = 3  # configurations between a row's sweeps: 15-30 s on the default grid (2 left rows whose both sweeps were slow)
+# Configurations between a row's sweeps: 15-30 s on the default grid (at 2, more rows had both sweeps slow).
+SWEEP_LAG = 3
 
 
 class Case(NamedTuple):

@@ -33,3 +33,18 @@ def test_readme_names_every_backend_of_the_registry():
     text = (ROOT / "README.md").read_text()
     missing = [name for name in REGISTRY if f"`{name}`" not in text]
     assert not missing, f"README.md does not name {missing}"
+
+
+def test_the_committed_runs_agree_as_results_readme_says():
+    """results/agree.md (shown in results/README.md) is `agree` on the committed pair, rerun here
+    from their speedups.csv: it must still say the same, and the pair must hold 80 % coverage."""
+    from bench.report.__main__ import main
+    from bench.report.agree import agree
+
+    committed = (ROOT / "results/agree.md").read_text()
+    runs = re.search(r"`python -m bench.report agree (.+?)`", committed).group(1).split()
+    assert len(runs) >= 2 and all((ROOT / run / "speedups.csv").is_file() for run in runs)
+    text, lowest = agree([ROOT / run for run in runs])
+    assert text in committed  # the page shows what the runs' files say today
+    assert lowest >= 0.8, f"a committed run's estimate lies inside the other's interval in only {lowest:.0%} of cells"
+    assert main(["agree", *[str(ROOT / run) for run in runs], "--min-coverage", "0.8"]) == 0

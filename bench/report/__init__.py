@@ -151,7 +151,7 @@ def write_index(results: Path) -> Path:
                       "A run folder is kept small enough to commit:", "",
                       "- `benchmarks.json`: pytest-benchmark's JSON with statistics but without the raw samples, floats to 6 "
                       "digits, the timing options said once: `pytest-benchmark compare` reads it as before;",
-                      "- `samples.npz`: every timing sample of every row (float32, compressed);",
+                      "- `samples.npz`: every timing sample of every row, of the sweep the row kept (float32, compressed);",
                       "- `speedups.csv`: one line per (task, configuration, backend): speed-up, interval, call, outcome, "
                       "replicates (what `python -m bench.report agree` compares);",
                       "- `benchmarks.csv.gz`: the tidy table, gzipped (`pandas.read_csv` reads it as it is);",

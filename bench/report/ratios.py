@@ -1,5 +1,5 @@
 """Sections made of paired ratios other than the speed-up, each with the same estimate and 95 %
-t interval over replicates (``stats``): J/F, the autograd tax, the kernel speed of the
+moderated t interval over replicates (``stats``): J/F, the autograd tax, the kernel speed of the
 hand-written equations, and every backend's time over the golden's."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .context import Context
-from .stats import RATIO_COLUMNS, fmt_ratio, log_interval, ratio_table
+from .stats import RATIO_COLUMNS, fmt_ratio, log_interval, prior_variances, ratio_table
 from .tables import markdown, pivot_section
 
 SYSTEMS = {"numpy": "NumPy", "autograd": "NumPy", "torch": "torch", "jax": "JAX", "tensorflow": "TensorFlow"}
@@ -25,11 +25,14 @@ def _with_shape(ctx: Context, table: pd.DataFrame) -> pd.DataFrame:
 def grad_over_forward(ctx: Context) -> pd.DataFrame:
     """J/F per (configuration, backend): gradient ÷ forward of the same backend in the same process."""
     rows = ctx.rows.dropna(subset=["grad_over_forward"])
+    logs = np.log(rows.set_index(["config", "backend", "replicate"])["grad_over_forward"].astype(float))
+    logs = logs.unstack("replicate")
+    priors = prior_variances(logs, pd.Series(logs.index.get_level_values("backend"), index=logs.index))
     out = []
-    for (config, backend), part in rows.groupby(["config", "backend"]):
-        point, low, high = log_interval(np.log(part["grad_over_forward"].astype(float)))
+    for (config, backend), values in logs.iterrows():
+        point, low, high = log_interval(values.to_numpy(), prior_variance=priors[(config, backend)])
         out.append({"config": config, "backend": backend, "estimate": point, "low": low, "high": high,
-                    "replicates": len(part), "processes_for_5pct": np.nan})  # fmt: skip
+                    "replicates": int(values.notna().sum()), "processes_for_5pct": np.nan})  # fmt: skip
     return pd.DataFrame(out, columns=RATIO_COLUMNS)
 
 
