@@ -394,6 +394,12 @@ def test_the_smoke_grids_outcomes_are_the_declared_ones(every_backend_run):
     expected = {(c.task, c.id, name): REGISTRY[name].expected_outcome(c.task, c.width)
                 for c in configs.values() for name, b in REGISTRY.items() if not b.opt_in}  # fmt: skip
     assert found == expected
+    # The page: a backend skipped in every gradient cell is a line under the heat map, not a column of "skipped".
+    page = (every_backend_run / "index.html").read_text()
+    heat_map = page[page.index('id="T_heatmap"') : page.index("</table>", page.index('id="T_heatmap"'))]
+    never = [name for name, b in REGISTRY.items() if not b.opt_in and "gradient" not in b.tasks]
+    assert never and all(f">{name}<" not in heat_map for name in never)
+    assert all(f"{name} ({name} has no gradient form)" in page for name in never)
 
 
 def test_agree_reports_calls_coverage_and_flips_and_holds_a_minimum(smoke_run, tmp_path, capsys):

@@ -68,6 +68,11 @@ def heat_map(ctx: Context) -> str:
         [df[["config", "dtype", "depth", "width", "batch"]], outcomes[["config", "dtype", "depth", "width", "batch"]]]
     )
     order = shape.sort_values(["dtype", "depth", "width", "batch"])["config"].drop_duplicates()
+    # A backend skipped in every cell (no gradient form, say) gets a line under the map, not a column.
+    never_run = outcomes.groupby("backend").filter(
+        lambda part: (part["outcome"] == "skipped").all() and part.name not in set(df["backend"])
+    )
+    outcomes = outcomes[~outcomes["backend"].isin(never_run["backend"])]
     backends = sorted(set(df["backend"]) | set(outcomes["backend"]))
     wide = {v: df.pivot_table(index="config", columns="backend", values=v, aggfunc="first").reindex(index=order, columns=backends)
             for v in ("speedup", "low", "high")}  # fmt: skip
@@ -96,7 +101,9 @@ def heat_map(ctx: Context) -> str:
         .set_tooltips(tips, as_title_attribute=True)  # the reason as the cell's title: a tooltip needing no script
         .set_uuid("heatmap")  # the table's id is T_heatmap
     )
-    return styler.to_html()
+    skipped = never_run.groupby("backend")["reason"].first()
+    note = "; ".join(f"{html.escape(b)} ({html.escape(why)})" for b, why in skipped.items())
+    return styler.to_html() + (f'<p class="note">Skipped in every cell: {note}.</p>' if note else "")
 
 
 def _down(df: pd.DataFrame, values: str, fmt) -> str:
