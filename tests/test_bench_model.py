@@ -261,3 +261,22 @@ def test_compile_break_even_counts_both_compile_times():
     assert break_even(0.5, 1e-6, 0.0, 6e-6) == 100_000  # against an eager backend: all of it
     assert break_even(0.2, 1e-6, 0.3, 6e-6) == 0  # it compiles faster and runs faster: from the start
     assert break_even(0.5, 7e-6, 0.0, 6e-6) == float("inf")  # slower per step: never
+
+
+def test_torch_compile_matches_the_reference_in_both_tasks():
+    """The opt-in backend the full grid runs: inductor compiles (about 20 s here) and must agree."""
+    load_framework("torch")
+    entry = backends.REGISTRY["torch-compile"]
+    gradient, train = square("gradient", "float64", 8, 2, 4), Config("train", "float64", (8, 8, 8), 4, steps=3)
+    try:
+        prepared = {c.task: (c, backends.prepare(entry, c.task, make_problem(c), {})) for c in (gradient, train)}
+    except backends.BackendUnavailable as exc:  # no C++ compiler for inductor: said, not hidden
+        pytest.skip(str(exc))
+    p = make_problem(gradient)
+    _, values = prepared["gradient"][1].to_numpy(prepared["gradient"][1].run())
+    assert relative_error(values, ri.gradients(p.params, p.x, p.t)[1]) <= tolerance("gradient", "float64")
+    p = make_problem(train)
+    _, values = prepared["train"][1].to_numpy(prepared["train"][1].run())
+    expected = ri.train(p.params, p.x, p.t, steps=3, lr=train.lr, clip=train.clip)[0]
+    assert relative_error(values, expected) <= tolerance("train", "float64")
+    assert all(c.compile_s > 0 for _, c in prepared.values())  # compiling is timed, apart from the row
