@@ -361,21 +361,27 @@ def test_shards_merge_into_the_rows_of_one_run(smoke_run, tmp_path):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (.ci/run installs Debian's chromium)")
-def test_page_renders_in_headless_chromium(smoke_run, tmp_path):
+def rendered(run: Path, tmp_path: Path) -> dict:
+    """What the page's own probe recorded once it loaded in headless Chromium at 1300 px."""
     command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--window-size=1300,900",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
-               (smoke_run / "index.html").as_uri()]  # fmt: skip
+               (run / "index.html").as_uri()]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     marker = 'data-rendered="'
     assert marker in done.stdout, done.stderr[-2000:]
-    rendered = json.loads(done.stdout.split(marker, 1)[1].split('"', 1)[0].replace("&quot;", '"'))
-    assert rendered["images"] >= 4 and rendered["loaded"] == rendered["images"]
-    assert rendered["heatmap_cells"] == 2 * 4  # 2 backends x 4 gradient configurations
-    assert (
-        rendered["viewport"] == 1300 and rendered["widest_table_right"] <= rendered["viewport"]
-    )  # nothing off the edge
+    return json.loads(done.stdout.split(marker, 1)[1].split('"', 1)[0].replace("&quot;", '"'))
+
+
+NO_CHROMIUM = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (.ci/run installs Debian's chromium)")
+
+
+@NO_CHROMIUM
+def test_page_renders_in_headless_chromium(smoke_run, tmp_path):
+    page = rendered(smoke_run, tmp_path)
+    assert page["images"] >= 4 and page["loaded"] == page["images"]
+    assert page["heatmap_cells"] == 2 * 4  # 2 backends x 4 gradient configurations
+    assert page["viewport"] == 1300 and page["widest_table_right"] <= page["viewport"]  # nothing off the edge
 
 
 @pytest.fixture(scope="module")
@@ -400,6 +406,14 @@ def test_the_smoke_grids_outcomes_are_the_declared_ones(every_backend_run):
     never = [name for name, b in REGISTRY.items() if not b.opt_in and "gradient" not in b.tasks]
     assert never and all(f">{name}<" not in heat_map for name in never)
     assert all(f"{name} ({name} has no gradient form)" in page for name in never)
+
+
+@NO_CHROMIUM
+def test_a_page_of_every_backend_fits_1300_px(every_backend_run, tmp_path):
+    """Tables with a column per backend (13 with a gradient form) wrap their headings instead of running off."""
+    page = rendered(every_backend_run, tmp_path)
+    assert page["heatmap_cells"] >= 13 * 2  # every backend with a gradient form x 2 configurations (w16, 2 dtypes)
+    assert page["viewport"] == 1300 and page["widest_table_right"] <= page["viewport"]
 
 
 def test_agree_reports_calls_coverage_and_flips_and_holds_a_minimum(smoke_run, tmp_path, capsys):

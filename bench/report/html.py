@@ -2,7 +2,7 @@
 styles and script inline, the plots the PNG files beside it in the run folder). The machine and process policy, a heat map of speed-ups (configurations x backends,
 coloured by log speed-up, intervals in every cell, ties outlined, outcomes as distinct cells with
 their reason), agreement, × golden, J/F, the autograd tax, training (configurations down the
-rows, so no table runs off the page), and the plots. A few lines of script record, once the page has loaded, whether every image decoded
+rows and column headings wrapped, so no table runs off a 1300 px page), and the plots. A few lines of script record, once the page has loaded, whether every image decoded
 and the heat map has cells (``data-rendered`` on <body>), for a headless browser to read back."""
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; white-spac
 th { background: #f3f3f3; } td.tie { outline: 2px dashed #555; outline-offset: -3px; font-style: italic; }
 td.missing { background: #eee !important; color: #888 !important; }
 table.facts td { white-space: normal; text-align: left; max-width: 70em; }
-#T_heatmap td { font-size: 0.9em; } #T_heatmap th.col_heading { white-space: normal; overflow-wrap: anywhere; max-width: 6em; }
+#T_heatmap td { font-size: 0.9em; }
+th.col_heading, thead th { white-space: normal; overflow-wrap: anywhere; max-width: 6em; } /* 15 backends fit 1300 px */
 td.outcome-incorrect { background: #7b1fa2 !important; color: #fff !important; font-weight: bold; }
 td.outcome-error { background: #424242 !important; color: #fff !important; }
 td.outcome-timeout { background: #e65100 !important; color: #fff !important; }
@@ -79,7 +80,7 @@ def heat_map(ctx: Context) -> str:
     speed, low, high = wide["speedup"], wide["low"], wide["high"]
     # the interval on a second line: 15 backends fit a 1300 px page
     text = pd.DataFrame([[speedup_cell(ctx, b, speed.at[c, b], low.at[c, b], high.at[c, b]).replace(" tie", "")
-                          .replace(" [", "<br>").replace("]", "") for b in backends] for c in order],
+                          .replace(" [", "<br>").replace("]", "").replace(" (1 replicate)", "<br>1 rep.") for b in backends] for c in order],
                         index=order, columns=backends)  # fmt: skip
     classes = _missing_grey(text)
     tips = pd.DataFrame("", index=order, columns=backends)
