@@ -115,12 +115,9 @@ def time_row(benchmark, case: Case, bench: BenchSession, prepared: backends.Prep
 def time_again(benchmark, case: Case, bench: BenchSession) -> None:
     """A later sweep: the prepared call of sweep 0, warmed up and timed again; its timing is logged
     for the parent, which keeps the row's fastest sweep."""
-    reason = case.backend.skip_reason(case.config.task, case.config.width)
-    if reason:
-        pytest.skip(reason)
     prepared = bench.kept.get(case.row_id)
-    if prepared is None:
-        pytest.skip(f"sweep {case.sweep}: sweep 0 left no prepared call for this row in this worker")
+    if prepared is None:  # skipped or failed in sweep 0 (its outcome says why), or timed by an ended worker
+        pytest.skip(f"sweep {case.sweep}: sweep 0 did not time this row in this worker")
     if case.sweep == bench.sweeps - 1:
         del bench.kept[case.row_id]  # its last sweep: memory for the next configurations
     timing_fields = time_row(benchmark, case, bench, prepared, quick=False)

@@ -71,7 +71,6 @@ def block(config: Config, backends: list[Entry], replicate: int, sweep: int, rng
     rng.shuffle(groups)
     cases = []
     for group in groups:
-        group = list(group)
         rng.shuffle(group)
         cases += [Case(config, backend, replicate, sweep) for backend in group]
     return cases
