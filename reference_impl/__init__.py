@@ -7,6 +7,9 @@ contract that checks outside the project call exactly as written::
     y = forward(params, x, activation="tanh")
     cost, grads = gradients(params, x, t, activation="tanh", variant="hadamard", clip=None, out=None)
     params, history = train(params, x, t, steps=100, lr=0.1, clip=None, batch_size=None, shuffle=False, seed=0)
+    costs, grads = per_sample_gradients(params, x, t, activation="tanh", variant="hadamard", clip=None, out=None)
+    cost, grads = clipped_gradients(params, x, t, max_norm=1.0, activation="tanh", variant="hadamard", clip=None,
+                                    out=None, materialize=False)
 
 Two variants of the same equations: ``"diag"`` multiplies explicit diagonal Jacobians, as the
 equations read; ``"hadamard"`` uses the elementwise product and is the fast one. Inputs are
@@ -21,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import diag, hadamard
+from . import diag, hadamard, per_sample
 from .activations import ACTIVATIONS
 from .diag import MemoryBudgetError
 from .network import cost_and_output_derivative, forward_pass
@@ -49,15 +52,19 @@ __all__ = [
     "VARIANTS",
     "MemoryBudgetError",
     "batch_indices",
+    "clipped_gradients",
     "diag_memory_need_bytes",
     "forward",
     "gradients",
     "init_params",
+    "per_sample_gradients",
+    "per_sample_memory_need_bytes",
     "train",
     "trainer",
 ]
 
 _BACKWARD = {"diag": diag.backward, "hadamard": hadamard.backward}
+_DELTAS = {"diag": diag.deltas, "hadamard": hadamard.deltas}
 
 Activation = str | Sequence[str]
 
@@ -106,6 +113,79 @@ def gradients(
     else:
         grads = check_out(out, params, [a for layer in params for a in layer] + [x, t])
     return _gradients(params, x, t, activations, variant, clip, grads), grads
+
+
+def per_sample_gradients(
+    params: Params,
+    x: np.ndarray,
+    t: np.ndarray,
+    activation: Activation = "tanh",
+    variant: str = "hadamard",
+    clip: float | None = None,
+    out: Params | None = None,
+    memory_budget: int | None = None,
+) -> tuple[np.ndarray, Params]:
+    """Every sample's cost and gradient: ``costs`` of shape (d,) and [(dW, db)] of shapes
+    (d, l_k, l_{k-1}) and (d, l_k), in the input dtype.
+
+    Entry i is ``gradients(params, x[:, i:i+1], t[:, i:i+1], clip=clip)`` (the seed's per-sample
+    step, C_i = 1/2 ||t_i - y_i||^2), to rounding; without ``clip`` their mean is the batch's
+    gradient. ``out`` takes arrays of exactly those shapes. ``memory_budget`` (bytes, default
+    2 GiB) bounds the d x P output (and the ``"diag"`` variant's Jacobians): above it a
+    ``MemoryBudgetError`` says how much was asked.
+    """
+    params, x, t, activations, variant, clip = _check_problem(params, x, t, activation, variant, clip, memory_budget)
+    d = x.shape[1]
+    per_sample.check_memory(_sizes(params), d, x.dtype, memory_budget)
+    if out is None:
+        grads = [(np.empty((d, *W.shape), W.dtype), np.empty((d, *b.shape), b.dtype)) for W, b in params]
+    else:
+        grads = check_out(out, params, [a for layer in params for a in layer] + [x, t], samples=d)
+    work = get_workspace(tuple(_sizes(params)), d, x.dtype)
+    costs = per_sample.per_sample_gradients(params, x, t, activations, _DELTAS[variant], clip, grads, work)
+    return costs, grads
+
+
+def clipped_gradients(
+    params: Params,
+    x: np.ndarray,
+    t: np.ndarray,
+    max_norm: float,
+    activation: Activation = "tanh",
+    variant: str = "hadamard",
+    clip: float | None = None,
+    out: Params | None = None,
+    materialize: bool = False,
+    memory_budget: int | None = None,
+) -> tuple[float, Params]:
+    """DP-SGD's gradient without the noise: the batch cost and 1/d sum_i g_i min(1, C / ||g_i||),
+    with g_i sample i's whole gradient (as ``per_sample_gradients`` gives it) and C = ``max_norm``.
+
+    By default the norms come from ||delta_i[k]|| ||y_i[k-1]|| and the mean from one weighted
+    product per layer: no (d, ...) per-sample array is made. ``materialize=True`` computes the
+    same from ``per_sample_gradients``, as a control. ``out`` as in ``gradients``.
+    """
+    params, x, t, activations, variant, clip = _check_problem(params, x, t, activation, variant, clip, memory_budget)
+    max_norm = check_positive(max_norm, "max_norm")
+    if not isinstance(materialize, (bool, np.bool_)):
+        raise TypeError(f"materialize: expected True or False, got {materialize!r}")
+    if out is None:
+        grads = [(np.empty_like(W), np.empty_like(b)) for W, b in params]
+    else:
+        grads = check_out(out, params, [a for layer in params for a in layer] + [x, t])
+    if materialize:
+        costs, samples = per_sample_gradients(params, x, t, activation, variant, clip, None, memory_budget)
+        per_sample.clipped_from_per_sample(samples, max_norm, grads)
+        return float(costs.mean(dtype=np.float64)), grads
+    work = get_workspace(tuple(_sizes(params)), x.shape[1], x.dtype)
+    deltas = _DELTAS[variant]
+    return per_sample.clipped_gradients(params, x, t, activations, deltas, clip, max_norm, grads, work), grads
+
+
+def per_sample_memory_need_bytes(params: Params, batch: int) -> int:
+    """Bytes of ``per_sample_gradients``' output: d x P numbers."""
+    params = check_params(params)
+    return per_sample.memory_need_bytes(_sizes(params), batch, params[0][0].dtype)
 
 
 def train(

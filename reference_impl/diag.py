@@ -8,6 +8,8 @@ writing them literally costs. It knows its memory need and refuses a configurati
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from .activations import Activation
@@ -51,6 +53,38 @@ def diagonal_jacobians(derivatives: np.ndarray, stack: np.ndarray | None = None)
     return stack
 
 
+def deltas(
+    params: Params,
+    y: list[np.ndarray],
+    dC_dy_T: np.ndarray,
+    activations: list[Activation],
+    clip: float | None,
+    work: Workspace,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (k, delta[k]) for k = L..1, delta[k] = (dC/dy[k] nabla_sigma[k])^T of shape (l_k, d),
+    as ``hadamard.deltas`` does, with nabla_sigma[k] multiplied as a matrix. The row vectors
+    dC/dy[k] are the rows of ``dC_dy_T.T``.
+    """
+    nabla_sigma = None
+    for k in range(len(params), 0, -1):
+        if clip is not None:
+            np.clip(dC_dy_T, -clip, clip, out=dC_dy_T)  # the seed's clip, before dC/dy[k] is used
+        dC_dy = dC_dy_T.T  # (d, l_k): one row vector per sample, as the seed writes it
+        # nabla_sigma[k]: one (l_k, l_k) diagonal matrix per sample, the seed's np.diagflat. One
+        # stack at a time (the memory need is the widest layer's), reused while widths repeat.
+        # It is not kept in the workspace between calls: d l^2 numbers are too many to hold on to.
+        if nabla_sigma is not None and nabla_sigma.shape[1] != dC_dy.shape[1]:
+            nabla_sigma = None
+        derivatives = activations[k - 1].derivative(y[k], out=work.nabla_sigma[k]).T
+        nabla_sigma = diagonal_jacobians(derivatives, nabla_sigma)
+        # dC/dy[k] nabla_sigma[k]: each sample's row vector (1, l_k) times its matrix, stacked.
+        dC_dy_nabla_sigma = (dC_dy[:, None, :] @ nabla_sigma)[:, 0, :]
+        yield k, dC_dy_nabla_sigma.T
+        if k > 1:  # dC/dy[0] is the input's gradient: nothing needs it
+            # (1) dC/dy[k-1] = dC/dy[k] nabla_sigma[k] W[k], stored transposed like every dC/dy.
+            dC_dy_T = np.matmul(dC_dy_nabla_sigma, params[k - 1][0], out=work.dC_dy_T[k - 1].T).T
+
+
 def backward(
     params: Params,
     y: list[np.ndarray],
@@ -63,31 +97,15 @@ def backward(
 ) -> Params:
     """Fill grads with [(dC/dW[k], dC/db[k]) for k = 1..L], from y[0..L] and (dC/dy[L])^T (overwritten).
 
-    Arguments as ``hadamard.backward``; the row vectors dC/dy[k] are the rows of ``dC_dy_T.T``.
+    Arguments as ``hadamard.backward``.
     """
     inputs = y if inputs is None else inputs
-    nabla_sigma = None
-    for k in range(len(params), 0, -1):
-        W = params[k - 1][0]
+    for k, delta in deltas(params, y, dC_dy_T, activations, clip, work):
         dW, db = grads[k - 1]
-        if clip is not None:
-            np.clip(dC_dy_T, -clip, clip, out=dC_dy_T)  # the seed's clip, before dC/dy[k] is used
-        dC_dy = dC_dy_T.T  # (d, l_k): one row vector per sample, as the seed writes it
-        # nabla_sigma[k]: one (l_k, l_k) diagonal matrix per sample, the seed's np.diagflat. One
-        # stack at a time (the memory need is the widest layer's), reused while widths repeat.
-        # It is not kept in the workspace between calls: d l^2 numbers are too many to hold on to.
-        if nabla_sigma is not None and nabla_sigma.shape[1] != W.shape[0]:
-            nabla_sigma = None
-        derivatives = activations[k - 1].derivative(y[k], out=work.nabla_sigma[k]).T
-        nabla_sigma = diagonal_jacobians(derivatives, nabla_sigma)
-        # dC/dy[k] nabla_sigma[k]: each sample's row vector (1, l_k) times its matrix, stacked.
-        dC_dy_nabla_sigma = (dC_dy[:, None, :] @ nabla_sigma)[:, 0, :]
+        dC_dy_nabla_sigma = delta.T  # (d, l_k): sample i's row vector dC/dy[k] nabla_sigma[k]
         # (2) dC/dW[k] = y[k-1] dC/dy[k] nabla_sigma[k], summed over samples, in W's shape.
         np.matmul(inputs[k - 1], dC_dy_nabla_sigma, out=dW.T)
         if db is not None:
             # (3) dC/db[k] = dC/dy[k] nabla_sigma[k], summed over samples.
             np.matmul(work.ones, dC_dy_nabla_sigma, out=db)
-        if k > 1:  # dC/dy[0] is the input's gradient: nothing needs it
-            # (1) dC/dy[k-1] = dC/dy[k] nabla_sigma[k] W[k], stored transposed like every dC/dy.
-            dC_dy_T = np.matmul(dC_dy_nabla_sigma, W, out=work.dC_dy_T[k - 1].T).T
     return grads

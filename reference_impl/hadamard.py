@@ -17,11 +17,37 @@ into the workspace.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from .activations import Activation
 from .validation import Params
 from .workspace import Workspace
+
+
+def deltas(
+    params: Params,
+    y: list[np.ndarray],
+    dC_dy_T: np.ndarray,
+    activations: list[Activation],
+    clip: float | None,
+    work: Workspace,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (k, delta[k]) for k = L..1, delta[k] = (dC/dy[k] nabla_sigma[k])^T of shape (l_k, d),
+    from y[0..L] and (dC/dy[L])^T (overwritten). Column i is sample i's; each delta[k] stays valid
+    (its own workspace buffer) until the next pass of this shape.
+    """
+    for k in range(len(params), 0, -1):
+        if clip is not None:
+            np.clip(dC_dy_T, -clip, clip, out=dC_dy_T)  # the seed's clip, before dC/dy[k] is used
+        # The diagonal of nabla_sigma[k] for every sample, (l_k, d), from the layer output y[k].
+        nabla_sigma = activations[k - 1].derivative(y[k], out=work.nabla_sigma[k])
+        delta = np.multiply(dC_dy_T, nabla_sigma, out=dC_dy_T)  # (dC/dy[k] nabla_sigma[k])^T, per sample
+        yield k, delta
+        if k > 1:  # dC/dy[0] is the input's gradient: nothing needs it
+            # (1) dC/dy[k-1] = dC/dy[k] nabla_sigma[k] W[k], transposed: W[k]^T delta.
+            dC_dy_T = np.matmul(params[k - 1][0].T, delta, out=work.dC_dy_T[k - 1])
 
 
 def backward(
@@ -41,21 +67,12 @@ def backward(
     product and (3) is skipped.
     """
     inputs = y if inputs is None else inputs
-    for k in range(len(params), 0, -1):
-        W = params[k - 1][0]
+    for k, delta in deltas(params, y, dC_dy_T, activations, clip, work):
         dW, db = grads[k - 1]
-        if clip is not None:
-            np.clip(dC_dy_T, -clip, clip, out=dC_dy_T)  # the seed's clip, before dC/dy[k] is used
-        # The diagonal of nabla_sigma[k] for every sample, (l_k, d), from the layer output y[k].
-        nabla_sigma = activations[k - 1].derivative(y[k], out=work.nabla_sigma[k])
-        delta = np.multiply(dC_dy_T, nabla_sigma, out=dC_dy_T)  # (dC/dy[k] nabla_sigma[k])^T, per sample
         # (2) dC/dW[k] = y[k-1] dC/dy[k] nabla_sigma[k], summed over samples and returned
         #     transposed, in W's shape: (y[k-1] delta^T)^T = delta y[k-1]^T.
         np.matmul(delta, inputs[k - 1].T, out=dW)
         if db is not None:
             # (3) dC/db[k] = dC/dy[k] nabla_sigma[k], summed over samples (a product with ones: one BLAS call).
             np.matmul(delta, work.ones, out=db)
-        if k > 1:  # dC/dy[0] is the input's gradient: nothing needs it
-            # (1) dC/dy[k-1] = dC/dy[k] nabla_sigma[k] W[k], transposed: W[k]^T delta.
-            dC_dy_T = np.matmul(W.T, delta, out=work.dC_dy_T[k - 1])
     return grads

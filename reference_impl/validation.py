@@ -188,9 +188,10 @@ def check_seed(seed: object) -> int:
     return int(seed)
 
 
-def check_out(out: object, params: Params, inputs: list[np.ndarray]) -> Params:
+def check_out(out: object, params: Params, inputs: list[np.ndarray], samples: int | None = None) -> Params:
     """``out`` for ``gradients``: one writeable (dW, db) pair per layer, exactly the parameters'
-    shapes and dtype, overlapping neither each other nor any input (params, x, t).
+    shapes and dtype, overlapping neither each other nor any input (params, x, t). With ``samples``
+    (``per_sample_gradients``) each shape has that many samples in front: (d, *shape).
 
     A hot loop passes the same arrays every call: the overlap check, the one part that is not a
     few attribute lookups, is skipped when the very same objects were checked last time (this
@@ -205,14 +206,15 @@ def check_out(out: object, params: Params, inputs: list[np.ndarray]) -> Params:
         if type(pair) not in (list, tuple) or len(pair) != 2:
             raise ValueError(f"out[{k}]: expected a (dW, db) pair for layer {k + 1}, got {type(pair).__name__}")
         for i, (array, like) in enumerate(zip(pair, layer)):
-            if type(array) is not np.ndarray or array.shape != like.shape or array.dtype != like.dtype:
+            shape = like.shape if samples is None else (samples, *like.shape)
+            if type(array) is not np.ndarray or array.shape != shape or array.dtype != like.dtype:
                 got = (
                     f"shape {array.shape}, dtype {array.dtype}"
                     if isinstance(array, np.ndarray)
                     else type(array).__name__
                 )
                 raise ValueError(
-                    f"out[{k}][{i}] ({('dW', 'db')[i]} of layer {k + 1}): expected an array of shape {like.shape} "
+                    f"out[{k}][{i}] ({('dW', 'db')[i]} of layer {k + 1}): expected an array of shape {shape} "
                     f"and dtype {like.dtype}, got {got}"
                 )
             if not array.flags.writeable:

@@ -59,6 +59,16 @@ def gradients(**changes):
     return lambda: ri.gradients(**arguments)
 
 
+def per_sample(**changes):
+    arguments = {"params": PARAMS, "x": X, "t": T, **changes}
+    return lambda: ri.per_sample_gradients(**arguments)
+
+
+def clipped(**changes):
+    arguments = {"params": PARAMS, "x": X, "t": T, "max_norm": 1.0, **changes}
+    return lambda: ri.clipped_gradients(**arguments)
+
+
 def train(**changes):
     arguments = {"params": PARAMS, "x": X, "t": T, "steps": 3, "lr": 0.1, **changes}
     return lambda: ri.train(**arguments)
@@ -172,6 +182,28 @@ CASES = {
         gradients(out=[np.zeros((4, 3)), np.zeros((2, 4))]),
         ValueError,
         "out[0]: expected a (dW, db) pair for layer 1",
+    ),
+    # per-sample gradients and DP-SGD's clipped gradient
+    "per-sample x wrong rows": (per_sample(x=np.ones((4, 5))), ValueError, "x: expected 3 rows"),
+    "per-sample unknown variant": (per_sample(variant="dense"), ValueError, "variant: expected one of"),
+    "per-sample clip negative": (per_sample(clip=-1.0), ValueError, "clip: expected a positive"),
+    "per-sample out of batch shape": (
+        per_sample(out=fresh_out()),
+        ValueError,
+        "out[0][0] (dW of layer 1): expected an array of shape (5, 4, 3) and dtype float64, got shape (4, 3)",
+    ),
+    "per-sample over budget": (per_sample(memory_budget=100), ri.MemoryBudgetError, "per-sample gradients need"),
+    "clipped max_norm zero": (clipped(max_norm=0.0), ValueError, "max_norm: expected a positive finite number"),
+    "clipped max_norm negative": (clipped(max_norm=-1), ValueError, "max_norm: expected a positive finite number"),
+    "clipped max_norm inf": (clipped(max_norm=np.inf), ValueError, "max_norm: expected a positive finite number"),
+    "clipped max_norm NaN": (clipped(max_norm=float("nan")), ValueError, "max_norm: expected a positive finite"),
+    "clipped max_norm text": (clipped(max_norm="1"), TypeError, "max_norm: expected a positive number"),
+    "clipped materialize text": (clipped(materialize="yes"), TypeError, "materialize: expected True or False"),
+    "clipped NaN in t": (clipped(t=with_nan(T)), ValueError, "t: expected finite values"),
+    "clipped out wrong shape": (
+        clipped(out=with_out(1, 0, np.zeros((4, 2)))),
+        ValueError,
+        "out[1][0] (dW of layer 2): expected an array of shape (2, 4)",
     ),
     # the diag variant's memory guard
     "diag over budget": (gradients(variant="diag", memory_budget=100), ri.MemoryBudgetError, "variant='diag' needs"),
