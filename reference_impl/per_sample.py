@@ -22,6 +22,7 @@ of delta[k] scaled by s_i / d: one product per layer ("ghost clipping", Li et al
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -36,7 +37,7 @@ Deltas = Callable[..., Iterator[tuple[int, np.ndarray]]]
 
 def memory_need_bytes(sizes: list[int], batch: int, dtype: np.dtype) -> int:
     """Bytes of the per-sample gradients: d x P numbers, P = sum_k l_k (l_{k-1} + 1)."""
-    parameters = sum(fan_out * (fan_in + 1) for fan_in, fan_out in zip(sizes, sizes[1:]))
+    parameters = sum(fan_out * (fan_in + 1) for fan_in, fan_out in itertools.pairwise(sizes))
     return batch * parameters * np.dtype(dtype).itemsize
 
 
