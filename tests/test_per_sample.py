@@ -22,7 +22,10 @@ IDS = [f"{'x'.join(map(str, s))}-d{d}" for s, d in SHAPES]
 def sample_error(per_sample, i, expected) -> float:
     """max |entry i of the per-sample gradients - expected| / max |expected|, over every W and b."""
     scale = max(np.abs(g).max() for layer in expected for g in layer) or 1.0
-    return max(np.abs(g[i] - e).max() for layer, e_layer in zip(per_sample, expected) for g, e in zip(layer, e_layer)) / scale
+    return (
+        max(np.abs(g[i] - e).max() for layer, e_layer in zip(per_sample, expected) for g, e in zip(layer, e_layer))
+        / scale
+    )
 
 
 def grads_error(grads, expected) -> float:
@@ -83,11 +86,15 @@ def test_clipped_gradient_is_the_clipped_mean(sizes, batch, activation_case, var
     params, x, t = problem(sizes, batch, dtype)
     activation = activation_for(activation_case, len(sizes) - 1)
     costs, per_sample = ri.per_sample_gradients(params, x, t, activation, variant, clip)
-    norms = np.sqrt(sum(np.sum(g.reshape(batch, -1).astype(np.float64) ** 2, axis=1) for lay in per_sample for g in lay))
+    norms = np.sqrt(
+        sum(np.sum(g.reshape(batch, -1).astype(np.float64) ** 2, axis=1) for lay in per_sample for g in lay)
+    )
     positive = norms[norms > 0]  # relu can zero a sample's whole gradient
     max_norm = float(np.median(positive)) if positive.size else 1.0  # about half clipped, half not
 
-    cost, ghost = ri.clipped_gradients(params, x, t, max_norm=max_norm, activation=activation, variant=variant, clip=clip)
+    cost, ghost = ri.clipped_gradients(
+        params, x, t, max_norm=max_norm, activation=activation, variant=variant, clip=clip
+    )
     _, control = ri.clipped_gradients(params, x, t, max_norm, activation, variant, clip, materialize=True)
     expected, clipped = clipped_by_hand(params, x, t, max_norm, activation, variant, clip)
 
