@@ -71,10 +71,13 @@ class Grid:
     train_widths: tuple[int, ...]  # square networks of depth 4, batch 64, full-batch SGD
     train_steps: int  # steps per timed call for the square networks
     seed_steps: int  # steps per timed call for the seed's network (full batch and b = 1)
-    replicates: int  # default --replicates: worker processes, each timing every row once
-    sweeps: int  # times each worker times each row, tens of seconds apart; the row keeps the fastest (bench.plan)
+    replicates: int  # default --replicates: the pilot, worker processes that each time every row
+    sweeps: int  # times each worker times each row, tens of seconds apart (bench.plan)
     row_time: float  # default --benchmark-max-time: seconds of timing per row and sweep
     peak_size: int  # n of the n x n product that measures the machine's peak
+    budget_s: float  # default --budget: wall time of the benchmarking, the pilot and the second stage
+    precision: float  # default --precision: the half-width the second stage aims for in every cell
+    max_replicates: int  # replicates a cell may get in all
     dtypes: tuple[str, ...] = ("float64", "float32")
 
     def configs(self, activation: str = "tanh") -> list[Config]:
@@ -97,16 +100,17 @@ class Grid:
 
 GRIDS = {
     "smoke": Grid(widths=(16, 64), depths=(2,), batches=(16,), train_widths=(16,), train_steps=5, seed_steps=20,
-                  replicates=2, sweeps=2, row_time=0.05, peak_size=256),
-    # default: every backend at widths 16-1024 and depths 2 and 4 within 10 minutes on 2 cores, installation
-    # included: 3 processes (t intervals with 2 degrees of freedom; the summary says what ±5 % would need),
-    # each timing every row twice, so that a burst of the machine's noise in one sweep does not become the row.
-    # full: 10 processes of one sweep (a second sweep would hold several configurations' GB-sized copies at once).
+                  replicates=2, sweeps=2, row_time=0.05, peak_size=256, budget_s=60, precision=0.2, max_replicates=3),
+    # default: every backend at widths 16-1024 and depths 2 and 4; README's command within 10 minutes on 2 cores,
+    # installation included, so the benchmarking has 7 minutes (--budget 420). A pilot of 3 processes each timing
+    # every row twice, tens of seconds apart; then processes for the rows whose cells need more for ±8 %.
+    # full: 5 pilot processes of one sweep (a second sweep would hold several configurations' GB-sized copies).
     "default": Grid(widths=(16, 256, 1024), depths=(2, 4), batches=(64,), train_widths=(16, 256),
-                    train_steps=5, seed_steps=200, replicates=3, sweeps=2, row_time=0.035, peak_size=2048),
+                    train_steps=5, seed_steps=200, replicates=3, sweeps=2, row_time=0.035, peak_size=2048,
+                    budget_s=420, precision=0.08, max_replicates=30),
     "full": Grid(widths=(16, 64, 256, 1024, 2048, 4096), depths=(2, 4, 8, 16), batches=(1, 64, 256),
-                 train_widths=(16, 64, 256, 1024, 2048), train_steps=10, seed_steps=3000, replicates=10, sweeps=1,
-                 row_time=0.5, peak_size=4096),
+                 train_widths=(16, 64, 256, 1024, 2048), train_steps=10, seed_steps=3000, replicates=5, sweeps=1,
+                 row_time=0.5, peak_size=4096, budget_s=8 * 3600, precision=0.05, max_replicates=20),
 }  # fmt: skip
 
 

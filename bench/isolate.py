@@ -18,18 +18,10 @@ from pathlib import Path
 
 import pytest
 
-# Options of the parent that a child must not inherit: where results go, and --isolate itself.
-PARENT_ONLY = ("--isolate", "--worker-log", "--worker-skip", "--results-dir", "--benchmark-json", "--benchmark-save", "--benchmark-autosave",
-               "--benchmark-save-data", "--benchmark-compare", "--benchmark-histogram", "--benchmark-cprofile-dump")  # fmt: skip
-TAKES_VALUE = (
-    "--worker-log",
-    "--worker-skip",
-    "--results-dir",
-    "--benchmark-json",
-    "--benchmark-save",
-    "--benchmark-compare",
-    "--benchmark-histogram",
-)
+# Options of the worker that a child must not inherit: where results go.
+PARENT_ONLY = ("--results-dir", "--benchmark-json", "--benchmark-save", "--benchmark-autosave", "--benchmark-save-data",
+               "--benchmark-compare", "--benchmark-histogram", "--benchmark-cprofile-dump")  # fmt: skip
+TAKES_VALUE = ("--results-dir", "--benchmark-json", "--benchmark-save", "--benchmark-compare", "--benchmark-histogram")
 
 
 def _status_bytes(field: str) -> int:
@@ -53,7 +45,7 @@ def peak_rss_bytes() -> int:
 
 
 def child_args(config: pytest.Config) -> list[str]:
-    """The parent's command-line arguments minus the row selection (its test paths) and PARENT_ONLY."""
+    """The worker's command-line arguments (its plan) minus the row selection (its test paths) and PARENT_ONLY."""
     positional = {str(a) for a in config.args}
     args, skip_value = [], False
     for arg in map(str, config.invocation_params.args):
@@ -80,16 +72,15 @@ def skip_file(json_path: Path) -> Path:
 def run_child(item: pytest.Item, backend: str) -> tuple[float, int, dict]:
     """Time one row in a fresh subprocess, right before the in-process row: both see the same
     machine state, so their ratio shows the effect of the shared process, not of drifting load.
-    Returns the child's median, its peak RSS and the pytest-benchmark options it ran with."""
+    Returns the child's median, its peak RSS and the pytest-benchmark options it ran with.
+
+    The child has no time limit of its own: the run's parent owns ``--row-timeout`` for the whole
+    row, the child included (it is in its worker's process group, which the parent ends)."""
     config = item.config
     with tempfile.TemporaryDirectory(prefix="isolate-") as tmp:
         json_path = Path(tmp) / "row.json"
-        timeout = config.getoption("row_timeout")
-        try:
-            done = subprocess.run(child_command(config, item.nodeid, json_path), cwd=config.rootpath,
-                                  capture_output=True, text=True, timeout=timeout)  # fmt: skip
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"isolated run of {item.nodeid} passed --row-timeout ({timeout:g} s) and was stopped")
+        done = subprocess.run(child_command(config, item.nodeid, json_path), cwd=config.rootpath,
+                              capture_output=True, text=True)  # fmt: skip
         if done.returncode == 0 and skip_file(json_path).exists():  # the child skipped: so does the parent
             pytest.skip(skip_file(json_path).read_text())
         if done.returncode != 0 or not json_path.exists():

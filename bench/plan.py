@@ -1,8 +1,11 @@
-"""Which rows a worker times, and in what order: replicates, a shuffled order from a recorded seed, shards.
+"""Which rows a worker times, and in what order: replicates, a shuffled order from a recorded seed,
+shards, and the plan the parent hands each worker.
 
-A run is R replicates, each one worker process (``bench.runner``) that times every (configuration,
-backend) row once. Each worker has its own order, drawn from the run's seed and its replicate
-number: configurations shuffled, and within one, its frameworks shuffled and each framework's
+A run is a pilot of R replicates, each one worker process (``bench.runner``) that times every
+(configuration, backend) row, and then further replicates that time only the rows whose cells
+need more (Stein's second stage, ``runner.allocate``). Each worker has its own order, drawn from
+the run's seed and its replicate number (the whole grid's order, then restricted to its rows, so
+``--order-seed S`` reproduces every replicate's order): configurations shuffled, and within one, its frameworks shuffled and each framework's
 backends together, shuffled (a randomized block design: each ratio compares rows measured
 seconds apart, in the same process; a framework's rows back to back need the long re-warm-up
 only where the library changes, ``measure.warm_up``). ``--shard K/N`` keeps the K-th of every N
@@ -11,12 +14,22 @@ configurations (in the grid's fixed order), all its backends with it.
 With S sweeps (the grid's), a worker times every row S times: sweep k of a configuration comes
 after sweep 0 of the configuration k·SWEEP_LAG places later, so a row's sweeps lie tens of
 seconds apart, farther than the bursts in which a shared machine slows every row for a few
-seconds. The row keeps its fastest sweep (``runner.merge_workers``).
+seconds. Each block (configuration and replicate) keeps one sweep for all its rows, the one
+whose rows were together fastest (``runner.block_sweep``): both timings of every pair come from
+the same sweep of the same process.
+
+The parent hands each worker a ``WorkerPlan`` (a JSON file, as pyperf's runner hands its workers
+explicit arguments): the run's options, the replicate, the order seed, the rows, the sweeps and
+the calibrated loop counts. A worker reads nothing else of the parent's command line.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NamedTuple
 
 from .config import Config
@@ -31,6 +44,13 @@ class Case(NamedTuple):
     backend: Entry
     replicate: int  # the worker process (0 .. R-1) that times it
     sweep: int = 0  # which of the worker's times through the grid
+    position: int = 0  # its place in the worker's order (sweeps included)
+    order_seed: int = 0  # the run's seed the order was drawn from
+
+    @property
+    def row_key(self) -> str:
+        """The row across replicates: its configuration and backend."""
+        return f"{self.config.id}/{self.backend.name}"
 
     @property
     def row_id(self) -> str:
@@ -77,8 +97,9 @@ def block(config: Config, backends: list[Entry], replicate: int, sweep: int, rng
 
 
 def plan(configs: list[Config], backends: list[Entry], seed: int, replicate: int = 0,
-         shard: tuple[int, int] | None = None, sweeps: int = 1) -> list[Case]:  # fmt: skip
-    """Every row ``sweeps`` times, in replicate ``replicate``'s own order, task by task."""
+         shard: tuple[int, int] | None = None, sweeps: int = 1, only: set[str] | None = None) -> list[Case]:  # fmt: skip
+    """Every row ``sweeps`` times, in replicate ``replicate``'s own order, task by task; with
+    ``only`` (row keys, ``Case.row_key``) the same order restricted to those rows."""
     rng = random.Random(f"{seed}/{replicate}")
     chosen = shard_configs(configs, shard)
     cases = []
@@ -92,4 +113,30 @@ def plan(configs: list[Config], backends: list[Entry], seed: int, replicate: int
         for position in sorted(slots):
             for sweep, config in slots[position]:
                 cases += block(config, backends, replicate, sweep, rng)
-    return cases
+    if only is not None:
+        cases = [case for case in cases if case.row_key in only]
+    return [case._replace(position=position, order_seed=seed) for position, case in enumerate(cases)]
+
+
+@dataclass
+class WorkerPlan:
+    """Everything a worker needs, handed to it as a file: it reads nothing else from its parent."""
+
+    replicate: int
+    order_seed: int
+    sweeps: int
+    options: dict  # grid, activation, backends, threads, malloc, diag_budget_bytes, row_time, isolate, ...
+    log: str  # where the worker appends its records (bench.worker_log)
+    only: list[str] | None = None  # row keys to time (None: every row of the grid and shard)
+    done: list[str] = field(default_factory=list)  # case ids an earlier worker of this replicate finished
+    calibration: dict[str, list[int]] = field(default_factory=dict)  # row key -> [iterations, rounds]
+    facts: bool = False  # memory, floor and peak, once per configuration (the first replicate)
+    cache_dir: str | None = None  # compile caches that outlive a worker (bench.frameworks.use_compile_caches)
+
+    def write(self, path: Path) -> Path:
+        Path(path).write_text(json.dumps(dataclasses.asdict(self)))
+        return Path(path)
+
+    @classmethod
+    def read(cls, path: Path) -> WorkerPlan:
+        return cls(**json.loads(Path(path).read_text()))

@@ -1,8 +1,12 @@
 """pytest plugin of the benchmark suite (loaded with ``-p bench.plugin`` from pyproject.toml).
 
-Options: ``--grid``, ``--backends``, ``--rounds``, ``--order-seed``, ``--shard``, ``--threads``,
-``--malloc``, ``--isolate``, ``--diag-budget-gib``, ``--activation``, ``--results-dir``. The
-session's state is one ``BenchSession`` in pytest's stash. A ``pytest --benchmark-only`` run
+Options: ``--grid``, ``--backends``, ``--replicates``, ``--budget``, ``--precision``,
+``--order-seed``, ``--shard``, ``--threads``, ``--malloc``, ``--isolate``, ``--row-timeout``,
+``--diag-budget-gib``, ``--activation``, ``--results-dir``; of pytest-benchmark's own,
+``--benchmark-max-time`` (the time per row and sweep) and ``--benchmark-disable-gc``, while the
+ones the suite's protocol replaces are refused with the option to use instead. The session's
+state is one ``BenchSession`` in pytest's stash; a worker builds it from the plan its parent
+handed it (``--worker PLAN``) and from nothing else. A ``pytest --benchmark-only`` run
 writes its raw JSON and the report into ``results/<run-id>/``: everything is written into a
 hidden staging folder first and renamed into place at the end, so an interrupted run leaves no
 half-written table and never touches an earlier run. Plain ``pytest`` runs every benchmark body
@@ -25,7 +29,7 @@ import reference_impl as ri
 
 from . import backends, isolate, machine, policy
 from .config import GRIDS
-from .plan import Case, parse_shard
+from .plan import Case, WorkerPlan, parse_shard
 from .session import BenchSession
 
 STAGING_PREFIX = ".incomplete-"  # a run being written (hidden: the index lists no dot-folder)
@@ -38,7 +42,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--backends", default=None,
                     help=f"comma-separated backends (default: all but opt-in ones); known: {', '.join(backends.REGISTRY)}")  # fmt: skip
     group.addoption("--replicates", type=int, default=None,
-                    help="worker processes, one after another, each timing every row once (default: the grid's)")  # fmt: skip
+                    help="the pilot: worker processes, one after another, each timing every row (default: the grid's)")  # fmt: skip
+    group.addoption("--budget", type=float, default=None, metavar="S",
+                    help="wall-time budget of the benchmarking in seconds: after the pilot, further replicates go to "
+                         "the cells with the widest intervals until it is spent (default: the grid's)")  # fmt: skip
+    group.addoption("--precision", type=float, default=None, metavar="H",
+                    help="the interval half-width the further replicates aim for, e.g. 0.08 for ±8 %% (default: the grid's)")  # fmt: skip
     group.addoption(
         "--order-seed", type=int, default=None, help="seed of the shuffled row order (default: a new one, recorded)"
     )
@@ -58,11 +67,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--activation", choices=sorted(ri.ACTIVATIONS), default="tanh", help="activation of every layer")
     group.addoption("--results-dir", type=Path, default=Path("results"), help="where runs are saved")
     group.addoption("--isolate-child", action="store_true", help=argparse.SUPPRESS)  # set by --isolate only
-    # Set by the run's parent (bench.runner) on its workers only:
-    group.addoption("--worker-replicate", type=int, default=None, help=argparse.SUPPRESS)
-    group.addoption("--worker-log", type=Path, default=None, help=argparse.SUPPRESS)
-    group.addoption("--worker-skip", type=Path, default=None, help=argparse.SUPPRESS)
+    # Set by the run's parent (bench.runner) on its workers only: the worker's whole plan.
+    group.addoption("--worker", type=Path, default=None, help=argparse.SUPPRESS)
 
+
+# pytest-benchmark's options that the suite's protocol replaces: refused, naming what to use instead.
+REFUSED_OPTIONS = {
+    "--benchmark-min-rounds": "the suite times blocks of calls filling --benchmark-max-time (bench/timing.py)",
+    "--benchmark-min-time": "a block of calls is at least 1 ms (bench/timing.py); the row's time is --benchmark-max-time",
+    "--benchmark-warmup": "every row is warmed up by the suite's own rule (bench/measure.py)",
+    "--benchmark-warmup-iterations": "every row is warmed up by the suite's own rule (bench/measure.py)",
+    "--benchmark-calibration-precision": "the suite calibrates blocks of at least 1 ms (bench/timing.py)",
+    "--benchmark-timer": "one timer, time.perf_counter, times the gradient, the forward pass and the floor alike",
+}
 
 SESSION = pytest.StashKey[BenchSession]()  # the one place this session's state lives
 
@@ -82,7 +99,13 @@ def _given(config: pytest.Config, option: str) -> bool:
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark reads its options (its configure is trylast)
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("worker") is not None:
+        return configure_worker(config, WorkerPlan.read(config.getoption("worker")))
     option = config.getoption
+    if is_benchmarking(config):
+        for name, why in REFUSED_OPTIONS.items():
+            if _given(config, name):
+                raise pytest.UsageError(f"{name}: not used by this suite ({why}); see README's benchmark options")
     grid_name = option("grid") or ("default" if is_benchmarking(config) else "smoke")
     grid = GRIDS[grid_name]
     try:
@@ -109,27 +132,28 @@ def pytest_configure(config: pytest.Config) -> None:
     replicates = grid.replicates if option("replicates") is None else option("replicates")
     if replicates < 1:
         raise pytest.UsageError(f"--replicates: expected a positive integer, got {replicates}")
+    budget = grid.budget_s if option("budget") is None else option("budget")
+    if not budget > 0:
+        raise pytest.UsageError(f"--budget: expected a positive number of seconds, got {option('budget')}")
+    precision = grid.precision if option("precision") is None else option("precision")
+    if not 0 < precision < 1:
+        raise pytest.UsageError(f"--precision: expected a half-width between 0 and 1 (0.08 is ±8 %), got {precision}")
     seed = option("order_seed") if option("order_seed") is not None else random.SystemRandom().randrange(2**31)
-    skip = option("worker_skip")
     config.stash[SESSION] = BenchSession(
         grid_name, grid, option("activation"), chosen, replicates, seed, shard, threads, option("malloc"),
         int(option("diag_budget_gib") * 2**30), option("isolate"), option("isolate_child"), option("backends") is not None,
-        worker_replicate=option("worker_replicate"), worker_log=option("worker_log"),
-        worker_skip=frozenset(skip.read_text().split()) if skip and skip.exists() else frozenset(), warnings=notes,
+        warnings=notes, budget_s=budget, precision=precision, max_replicates=max(replicates, grid.max_replicates),
         sweeps=grid.sweeps if is_benchmarking(config) and not option("isolate_child") else 1,
     )  # fmt: skip
-    if (
-        is_benchmarking(config)
-        and hasattr(config.option, "benchmark_max_time")
-        and not _given(config, "--benchmark-max-time")
-    ):
-        config.option.benchmark_max_time = grid.row_time  # the grid's time per row and replicate
     if is_benchmarking(config):  # blocks of calls fill it (bench.timing); pytest-benchmark keeps it as given, a string
-        session_of(config).row_time = float(getattr(config.option, "benchmark_max_time", grid.row_time))
+        given = _given(config, "--benchmark-max-time") and hasattr(config.option, "benchmark_max_time")
+        session_of(config).row_time = float(config.option.benchmark_max_time) if given else grid.row_time
+        if not session_of(config).row_time > 0:
+            raise pytest.UsageError("--benchmark-max-time: expected a positive number of seconds per row and sweep")
     if not is_benchmarking(config) and hasattr(config.option, "benchmark_disable"):
         # Plain pytest: each benchmark body runs once, untimed, so a broken benchmark fails the tests.
         config.option.benchmark_disable = True
-    if is_benchmarking(config) and not option("isolate_child") and option("worker_replicate") is None:
+    if is_benchmarking(config) and not option("isolate_child"):
         session = session_of(config)
         try:  # before any timing: a run that cannot be saved is refused, not measured and lost
             session.run = new_run(option("results_dir"))
@@ -137,6 +161,42 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 f"--results-dir: cannot create a run folder in {option('results_dir')} ({exc.strerror or exc})"
             ) from None
+
+
+def worker_options(bench: BenchSession, config: pytest.Config) -> dict:
+    """The run's options a worker needs, as the parent parsed them: they go into its plan."""
+    return {"grid": bench.grid_name, "activation": bench.activation, "backends": [b.name for b in bench.backends],
+            "shard": list(bench.shard) if bench.shard else None, "threads": bench.threads, "malloc": bench.malloc,
+            "diag_budget_bytes": bench.diag_budget_bytes, "isolate": bench.isolate, "row_time": bench.row_time,
+            "row_timeout": config.getoption("row_timeout"), "plugins": plugins_given(config),
+            "disable_gc": bool(getattr(config.option, "benchmark_disable_gc", False))}  # fmt: skip
+
+
+def plugins_given(config: pytest.Config) -> list[str]:
+    """Plugins named with ``-p`` on the run's command line (the test suite's injected faults):
+    a worker loads them too. ``no:...`` switches are the parent's business."""
+    args, named = [str(a) for a in config.invocation_params.args], []
+    for i, arg in enumerate(args):
+        name = args[i + 1] if arg == "-p" and i + 1 < len(args) else arg[2:] if arg.startswith("-p") else None
+        if name and not name.startswith("no:") and name != "bench.plugin":
+            named.append(name)
+    return named
+
+
+def configure_worker(config: pytest.Config, plan: WorkerPlan) -> None:
+    """A worker (or an --isolate child of one): its session from its plan alone."""
+    options = plan.options
+    child = bool(config.getoption("isolate_child"))
+    config.stash[SESSION] = BenchSession(
+        options["grid"], GRIDS[options["grid"]], options["activation"],
+        [backends.REGISTRY[name] for name in options["backends"]], plan.replicate + 1, plan.order_seed,
+        tuple(options["shard"]) if options["shard"] else None, options["threads"], options["malloc"],
+        options["diag_budget_bytes"], options["isolate"], child, True, row_time=options["row_time"],
+        sweeps=1 if child else plan.sweeps, worker=plan, worker_log=None if child else Path(plan.log),
+        worker_skip=frozenset(plan.done),
+    )  # fmt: skip
+    config.option.benchmark_disable_gc = options["disable_gc"]
+    config.option.benchmark_max_time = options["row_time"]
 
 
 def new_run(results: Path) -> tuple[str, Path]:
@@ -212,7 +272,12 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         "backend_facts": {b.name: b.facts for b in session.backends},
         "reference": REFERENCE,
         "golden": GOLDEN,
-        "replicates": session.replicates,
+        "replicates": session.replicates_run or session.replicates,
+        "pilot_replicates": session.replicates,
+        "budget_s": session.budget_s,
+        "precision": session.precision,
+        "time_account": session.time_account,
+        "second_stage": session.second_stage,
         "sweeps": session.sweeps,
         "order_seed": session.order_seed,
         "row_time_s": getattr(session, "row_time", None),
@@ -261,7 +326,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Environment warnings before the first row: on the terminal now, in the run's summary later."""
     bench = session_of(session.config)
-    if bench.is_child or bench.worker_replicate is not None or not is_benchmarking(session.config):
+    if bench.is_child or bench.worker is not None or not is_benchmarking(session.config):
         return
     bench.warnings += policy.environment_warnings(bench.threads, policy.blas_info())
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -281,7 +346,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run_id, staging = bench.run
     raw = staging / "benchmarks.json"
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-    shutil.rmtree(staging / "workers", ignore_errors=True)  # their rows are in benchmarks.json now
+    if not os.environ.get("AUTOGRAD_BENCH_KEEP_WORKERS"):  # their rows are in benchmarks.json now
+        shutil.rmtree(staging / "workers", ignore_errors=True)
     if interrupted or not raw.exists() or not json.loads(raw.read_text())["benchmarks"]:
         shutil.rmtree(staging, ignore_errors=True)
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")

@@ -1,26 +1,32 @@
 """The parent of a run: replicates in separate worker processes, one after another (as pyperf's
-runner and its workers).
+runner and its workers), within a wall-time budget spent where the intervals are widest.
 
 Differences between processes (memory placement, allocator and page state, thread placement,
 library caches) and the machine's drift over minutes reach a ratio only if it is measured in
 several processes spread over the run; rounds inside one process never see them. So
-``pytest --benchmark-only`` does not time anything itself: it starts R workers in turn, each a
-fresh ``pytest`` with the same options and ``--worker-replicate r``, which applies the run's
-thread and allocator policy, times every (configuration, backend) once in its own shuffled order
-(``bench.plan``; with several sweeps, once per sweep, and the row keeps its fastest sweep), and
-writes each finished row to its log at once (``bench.worker_log``).
+``pytest --benchmark-only`` times nothing itself. It runs Stein's two stages (``report.stats``):
 
-The parent follows each log: it shows progress (the replicate, timings done of all, time left),
-ends a worker whose row runs past ``--row-timeout`` (the cell's outcome is ``timeout``) and
-starts a new one for the rest of that replicate; a worker that crashes loses only the row it was
-on (outcome ``error``). At the end the rows of every worker become one run's
-``benchmarks.json``, every row saying its replicate, and every cell that was not timed saying why.
+1. **The pilot**: ``--replicates`` workers in turn, each timing every row of the grid in its own
+   shuffled order (``bench.plan``). The first one also calibrates every row's loop counts
+   (handed to the later workers in their plans) and measures memory, the floor and the peak.
+2. **The second stage**: from the pilot alone, each cell gets the replicates its interval needs
+   for ``--precision`` (``allocate``), as many as the rest of ``--budget`` affords; workers then
+   time only the rows of the cells that still need replicates (and the reference's rows of those
+   configurations), until every cell has its number or the budget is spent.
+
+Each worker gets a ``WorkerPlan`` file and nothing else from the parent. The parent follows
+each worker's log: it shows progress (replicate, timings done, time left), ends a worker whose
+row runs past ``--row-timeout`` (the cell's outcome is ``timeout``) and starts a new one for the
+rest of that replicate; a worker that crashes loses only the row it was on (outcome ``error``).
+At the end the rows of every worker become one ``benchmarks.json``, with an account of where
+the run's time went.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -30,40 +36,35 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from . import worker_log
+from .plan import Case, WorkerPlan, plan
 from .session import BenchSession
 
 POLL_S = 0.1
-
-# The parent's options that a worker must not inherit: where results go (the parent saves the run).
-PARENT_ONLY = ("--results-dir", "--benchmark-json", "--benchmark-save", "--benchmark-autosave", "--benchmark-save-data",
-               "--benchmark-compare", "--benchmark-histogram", "--benchmark-cprofile-dump", "--replicates")  # fmt: skip
-TAKES_VALUE = ("--results-dir", "--benchmark-json", "--benchmark-save", "--benchmark-compare",
-               "--benchmark-histogram", "--replicates")  # fmt: skip
+ACCOUNT = ("start-up and imports", "prepare and compile", "warm-up", "timing", "memory, floor and peak",
+           "checks and bookkeeping", "between workers", "report")  # fmt: skip
 
 
-def without(args: list[str], names: tuple[str, ...], takes_value: tuple[str, ...]) -> list[str]:
-    """``args`` minus the options ``names`` (and their values, where they take one)."""
-    kept, skip_value = [], False
-    for arg in args:
-        name = arg.split("=")[0]
-        if skip_value:
-            skip_value = False
-        elif name in names:
-            skip_value = "=" not in arg and name in takes_value
-        else:
-            kept.append(arg)
-    return kept
+def worker_command(plan: WorkerPlan, plan_path: Path) -> list[str]:
+    """A worker is pytest on the benchmark modules with its plan (and the plugins the run named):
+    nothing else of the parent's command line."""
+    plugins = [arg for name in plan.options.get("plugins", []) for arg in ("-p", name)]
+    return [sys.executable, "-m", "pytest", str(Path(__file__).parent), "-q", "-p", "no:cacheprovider", *plugins,
+            "--benchmark-only", f"--worker={plan_path}"]  # fmt: skip
 
 
-def worker_command(config: pytest.Config, replicate: int, log: Path, skip: Path) -> list[str]:
-    args = without([str(a) for a in config.invocation_params.args], PARENT_ONLY, TAKES_VALUE)
-    if config.args_source == pytest.Config.ArgsSource.TESTPATHS:  # no paths given: collect the benchmarks alone
-        args.append(str(Path(__file__).parent))
-    return [sys.executable, "-m", "pytest", *args, "-q", "-p", "no:cacheprovider", f"--worker-replicate={replicate}",
-            f"--worker-log={log}", f"--worker-skip={skip}"]  # fmt: skip
+def worker_environment(cache_dir: Path) -> dict:
+    """Compile caches that outlive a worker: TensorFlow's XLA cache is read from the environment
+    when TensorFlow loads (JAX's is set by its mirror module from the plan; numba's ``cache=True``
+    and inductor's FX graph cache persist by themselves)."""
+    env = dict(os.environ)
+    flag = f"--tf_xla_persistent_cache_directory={cache_dir / 'tensorflow'}"
+    env["TF_XLA_FLAGS"] = f"{env.get('TF_XLA_FLAGS', '')} {flag}".strip()
+    return env
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -74,24 +75,78 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def run_replicate(config: pytest.Config, bench: BenchSession, replicate: int, workdir: Path, total: int,
-                  progress: Callable[[int, str], None]) -> None:  # fmt: skip
-    """Every row of one replicate, in as many workers as it takes (a timeout or crash ends one)."""
+def replicate_cases(bench: BenchSession, replicate: int, only: set[str] | None) -> list[Case]:
+    configs = bench.grid.configs(bench.activation)
+    return plan(configs, bench.backends, bench.order_seed, replicate, bench.shard, bench.sweeps, only)
+
+
+class Account:
+    """Where the run's wall time went, from the workers' own records (seconds per part)."""
+
+    def __init__(self) -> None:
+        self.parts = dict.fromkeys(ACCOUNT, 0.0)
+        self.workers_s = 0.0
+        self.fixed: dict[int, list[float]] = {}  # replicate -> each worker's seconds before its first row
+        self.by_replicate: dict[int, dict[str, float]] = {}  # replicate -> part -> seconds
+
+    def add_worker(self, replicate: int, started: float, ended: float, records: list[dict]) -> None:
+        wall = ended - started
+        self.workers_s += wall
+        self.replicate = replicate
+        stamped = [r["t"] for r in records if "t" in r]
+        counted = 0.0
+        if stamped:  # before its first record: interpreter, pytest, collection; after its last: exit
+            counted += self._add("start-up and imports", min(stamped) - started + max(0.0, ended - max(stamped)))
+        boot = min(stamped) - started if stamped else wall
+        for record in records:
+            if record["kind"] == "framework":
+                counted += self._add("start-up and imports", record["seconds"])
+                boot += record["seconds"]
+            for part, seconds in record.get("phases", {}).items():
+                counted += self._add(part, seconds)
+        self.fixed.setdefault(replicate, []).append(boot)
+        self._add("checks and bookkeeping", max(0.0, wall - counted))
+
+    def _add(self, part: str, seconds: float) -> float:
+        self.parts[part] += seconds
+        mine = self.by_replicate.setdefault(self.replicate, {})
+        mine[part] = mine.get(part, 0.0) + seconds
+        return seconds
+
+    def finish(self, elapsed: float) -> dict:
+        """Seconds per part over the run, and per replicate (the pilot's first one compiles cold)."""
+        self.parts["between workers"] = max(0.0, elapsed - self.workers_s)
+        rounded = lambda parts: {part: round(seconds, 2) for part, seconds in parts.items()}  # noqa: E731
+        return {**rounded(self.parts), "per replicate": {str(r): rounded(p) for r, p in self.by_replicate.items()}}
+
+
+def run_replicate(config: pytest.Config, bench: BenchSession, template: WorkerPlan, workdir: Path,
+                  account: Account, progress: Callable[[int, str], None]) -> list[dict]:  # fmt: skip
+    """Every row of one replicate's plan, in as many workers as it takes (a timeout or crash
+    ends one); returns the replicate's records."""
     timeout = config.getoption("row_timeout")
+    replicate = template.replicate
+    total = len(replicate_cases(bench, replicate, None if template.only is None else set(template.only)))
     finished: set[str] = set()  # cases with a row or an outcome in this replicate
+    records: list[dict] = []
     for attempt in range(total + 1):
         if len(finished) >= total:  # the row that ended the last worker was this replicate's last
-            return
-        log, skip = workdir / f"p{replicate}-a{attempt}.jsonl", workdir / f"p{replicate}-a{attempt}.skip"
-        skip.write_text("\n".join(sorted(finished)))
-        with open(workdir / f"p{replicate}-a{attempt}.out", "w") as output:
-            process = subprocess.Popen(worker_command(config, replicate, log, skip), cwd=config.rootpath,
-                                       stdout=output, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+            return records
+        stem = workdir / f"p{replicate}-a{attempt}"
+        log = stem.with_suffix(".jsonl")
+        worker = WorkerPlan(**{**template.__dict__, "log": str(log), "done": sorted(finished)})
+        plan_path = worker.write(stem.with_suffix(".plan.json"))
+        started = time.time()
+        with open(stem.with_suffix(".out"), "w") as output:
+            process = subprocess.Popen(worker_command(worker, plan_path), cwd=config.rootpath, stdout=output,
+                                       stderr=subprocess.STDOUT, start_new_session=True,
+                                       env=worker_environment(Path(template.cache_dir)))  # fmt: skip
             reader, running, reason = worker_log.Reader(log), None, None
             try:
                 while True:
                     exited = process.poll() is not None
                     for record in reader.new_records():
+                        records.append(record)
                         if record["kind"] == "start":
                             running = (record, time.monotonic())
                         elif record["kind"] in ("row", "sweep", "outcome"):
@@ -108,8 +163,9 @@ def run_replicate(config: pytest.Config, bench: BenchSession, replicate: int, wo
             except BaseException:  # Ctrl-C, or anything else: never leave a worker behind
                 _stop(process)
                 raise
+        account.add_worker(replicate, started, time.time(), worker_log.read(log))
         if running is None and process.returncode in (0, 1, 5):  # 1: a row failed (its outcome says so); 5: none left
-            return
+            return records
         if running is None:  # died between rows: nothing is lost but the worker
             reason = reason or ("error", f"worker exited with status {process.returncode} between rows")
             if attempt > 0 and not reader.records_seen:
@@ -121,88 +177,221 @@ def run_replicate(config: pytest.Config, bench: BenchSession, replicate: int, wo
             tail = Path(output.name).read_text()[-1500:]
             reason = ("error", f"the worker died (status {process.returncode}) on this row: {tail.strip()[-300:]}")
         record = {**cell, "kind": "outcome", "outcome": reason[0], "reason": reason[1]}
-        worker_log.append(workdir / f"p{replicate}-a{attempt}.jsonl", record)
+        worker_log.append(log, record)
+        records.append(record)
         finished.add(case)
         progress(1, case)
     raise RuntimeError(f"replicate {replicate}: more workers failed than there are rows")
 
 
 class Progress:
-    """One terminal line now and then: replicate, timings (rows x sweeps) done of all, time left."""
+    """One terminal line now and then: replicate, timings done of the pilot's, time left in the budget."""
 
-    def __init__(self, write: Callable[[str], None], replicates: int, rows: int):
-        self.write, self.replicates, self.rows = write, replicates, rows
+    def __init__(self, write: Callable[[str], None], pilot_timings: int, budget_s: float):
+        self.write, self.pilot_timings, self.budget_s = write, pilot_timings, budget_s
         self.done, self.start, self.last = 0, time.monotonic(), 0.0
-        self.replicate = 0
+        self.label = ""
 
     def __call__(self, count: int, case: str) -> None:
         self.done += count
         now = time.monotonic()
-        if now - self.last >= 5 or self.done == self.rows * self.replicates:
+        if now - self.last >= 5:
             self.last = now
-            left = (now - self.start) / self.done * (self.rows * self.replicates - self.done)
-            self.write(f"replicate {self.replicate + 1}/{self.replicates}: {self.done}/{self.rows * self.replicates} "
-                       f"timings, about {int(left // 60)} min {int(left % 60):02d} s left")  # fmt: skip
+            elapsed = now - self.start
+            pilot_left = elapsed / self.done * max(0, self.pilot_timings - self.done)
+            left = max(pilot_left, self.budget_s - elapsed)  # the pilot always ends; the second stage stops at the budget
+            self.write(f"{self.label}: {self.done} timings done, about {int(left // 60)} min {int(left % 60):02d} s left")
+
+
+def row_frame(records: list[dict]) -> pd.DataFrame:
+    """The timed rows of some workers' records: config, backend, task, replicate, median."""
+    rows = combine_sweeps(records)
+    return pd.DataFrame([{**{k: r["extra_info"][k] for k in ("config", "backend", "task", "replicate")},
+                          "median": r["stats"]["median"]} for r in rows if r["extra_info"]["outcome"] == "ok"])  # fmt: skip
+
+
+def row_costs(records: list[dict]) -> dict[str, float]:
+    """Seconds each row took in a worker (all its sweeps, from its start record to its timing),
+    the mean over the replicates given: what one more replicate of the row costs."""
+    begun, spent = {}, {}
+    for record in records:
+        if record["kind"] == "start":
+            begun[record["case"]] = record["t"]
+        elif record["kind"] in ("row", "sweep") and record["case"] in begun:
+            key = f"{record['config']}/{record['backend']}#{record['replicate']}"
+            spent[key] = spent.get(key, 0.0) + record["t"] - begun[record["case"]]
+    by_row: dict[str, list[float]] = {}
+    for key, seconds in spent.items():
+        by_row.setdefault(key.split("#")[0], []).append(seconds)
+    return {row: float(np.mean(values)) for row, values in by_row.items()}
+
+
+def allocate(rows: pd.DataFrame, reference: str, pilot: int, precision: float, most: int,
+             costs: dict[str, float], worker_s: float, seconds: float) -> tuple[dict[str, int], float]:  # fmt: skip
+    """Stein's second stage: replicates per cell (row key of the backend -> n in all), from the
+    pilot alone, for the narrowest half-width h >= log(1 + precision) whose extra replicates fit in
+    ``seconds``. Returns the allocation and h."""
+    from .report.stats import moderated_variances, paired_ratios, replicates_needed
+
+    cells = {}
+    medians = rows.set_index(["backend", "config", "replicate"])["median"]
+    task_of = rows.groupby("config")["task"].first()
+    for backend in sorted(set(rows["backend"]) - {reference}):
+        logs = paired_ratios(rows, medians.loc[reference], medians.loc[backend])
+        spread = moderated_variances(logs, task_of.reindex(logs.index), pilot)
+        for config, (variance, df) in spread[["variance", "df"]].iterrows():
+            cells[f"{config}/{backend}"] = (config, variance, df)
+    if not cells:
+        return {}, math.log1p(precision)
+
+    def needs(h: float) -> dict[str, int]:
+        return {key: replicates_needed(v, df, h, pilot, most) for key, (_, v, df) in cells.items()}
+
+    def cost(need: dict[str, int]) -> float:
+        total = 0.0
+        for replicate in range(pilot, max(need.values())):
+            keys = [key for key, n in need.items() if n > replicate]
+            configs = {cells[key][0] for key in keys}
+            total += worker_s + sum(costs.get(key, 0.0) for key in keys)
+            total += sum(costs.get(f"{config}/{reference}", 0.0) for config in configs)
+        return total
+
+    h = math.log1p(precision)
+    while cost(needs(h)) > seconds and h < 5:  # widen the aim until the second stage fits the budget
+        h *= 1.05
+    return needs(h), h
+
+
+def rows_for(need: dict[str, int], replicate: int, reference: str) -> set[str]:
+    """The row keys replicate ``replicate`` times: every cell still short of its n, and the
+    reference's row of each of their configurations."""
+    keys = {key for key, n in need.items() if n > replicate}
+    return keys | {f"{key.rsplit('/', 1)[0]}/{reference}" for key in keys}
+
+
+def calibration_of(records: list[dict]) -> dict[str, list[int]]:
+    """Each row's loop counts as the first replicate calibrated them: handed to the later workers."""
+    return {f"{r['config']}/{r['backend']}": r["calibration"] for r in records if r.get("calibration")}
 
 
 def run(session: pytest.Session, bench: BenchSession) -> Path:
-    """Every replicate in turn; then one ``benchmarks.json`` in the run's staging folder."""
+    """The pilot, then the second stage within the budget; then one ``benchmarks.json`` in the
+    run's staging folder."""
+    from .plugin import worker_options
+    from .registry import REFERENCE
+
     config = session.config
     run_id, staging = bench.run
     workdir = staging / "workers"
-    workdir.mkdir()
+    cache_dir = workdir / "cache"
+    cache_dir.mkdir(parents=True)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     write = (lambda line: reporter.write_line(line)) if reporter else (lambda line: None)
     rows = len(session.items)
-    write(f"benchmark run {run_id}: {bench.replicates} replicates x {rows // bench.sweeps} rows x {bench.sweeps} "
-          "sweeps, each replicate a fresh process")  # fmt: skip
-    progress = Progress(write, bench.replicates, rows)
+    write(f"benchmark run {run_id}: a pilot of {bench.replicates} replicates x {rows // bench.sweeps} rows x "
+          f"{bench.sweeps} sweeps, each a fresh process; then more replicates where the intervals are widest, "
+          f"within a budget of {bench.budget_s:g} s")  # fmt: skip
+    start, account = time.monotonic(), Account()
+    progress = Progress(write, bench.replicates * rows, bench.budget_s)
+    selected = sorted({item.callspec.params["case"].row_key for item in session.items})
+    everything = {case.row_key for case in replicate_cases(bench, 0, None)}
+    template = WorkerPlan(replicate=0, order_seed=bench.order_seed, sweeps=bench.sweeps,
+                          options=worker_options(bench, config), log="", facts=True, cache_dir=str(cache_dir),
+                          only=None if set(selected) == everything else selected)  # a -k selection: these rows only  # fmt: skip
+    records: list[dict] = []
     for replicate in range(bench.replicates):
-        progress.replicate = replicate
-        run_replicate(config, bench, replicate, workdir, rows, progress)
-    return merge_workers(config, bench, workdir, staging / "benchmarks.json")
+        progress.label = f"pilot replicate {replicate + 1}/{bench.replicates}"
+        template = WorkerPlan(**{**template.__dict__, "replicate": replicate, "facts": replicate == 0})
+        found = run_replicate(config, bench, template, workdir, account, progress)
+        records += found
+        if replicate == 0:
+            template.calibration = calibration_of(found)
+    bench.replicates_run = bench.replicates
+    warm = min(1, bench.replicates - 1)  # from the second replicate on, compile caches are warm
+    costs = row_costs([r for r in records if r.get("replicate", 0) >= warm])
+    fixed = [s for r, found in account.fixed.items() if r >= warm for s in found] or [0.0]
+    left = bench.budget_s - (time.monotonic() - start)
+    frame = row_frame(records)
+    if bench.replicates >= 2 and not frame.empty and left > 0:
+        need, h = allocate(frame, REFERENCE, bench.replicates, bench.precision, bench.max_replicates, costs,
+                           float(np.mean(fixed)), left)  # fmt: skip
+        stage = {"aim_half_width": round(math.expm1(h), 4), "cells": len(need),
+                 "replicates_needed": {str(n): int(c) for n, c in pd.Series(need).value_counts().sort_index().items()}}  # fmt: skip
+        for replicate in range(bench.replicates, max(need.values(), default=0)):
+            only = rows_for(need, replicate, REFERENCE)
+            estimate = float(np.mean(fixed)) + sum(costs.get(key, 0.0) for key in only)
+            if time.monotonic() - start + estimate > bench.budget_s:
+                stage["stopped"] = f"before replicate {replicate + 1}: the budget would be exceeded"
+                break
+            progress.label = f"replicate {replicate + 1} ({len(only)} rows)"
+            if template.only is not None:
+                only &= set(template.only)
+            template = WorkerPlan(**{**template.__dict__, "replicate": replicate, "facts": False, "only": sorted(only)})
+            records += run_replicate(config, bench, template, workdir, account, progress)
+            bench.replicates_run = replicate + 1
+        bench.second_stage = stage
+    bench.time_account = account.finish(time.monotonic() - start)
+    return merge_workers(config, bench, records, staging / "benchmarks.json")
 
 
-# A row's fields that come from its timing: a later, faster sweep brings its own.
-TIMING_FIELDS = ("cpu_util", "rss_peak_bytes", "per_step_s", "forward_s", "grad_over_forward")
+def block_sweep(log_medians: np.ndarray) -> int:
+    """The sweep a block (one configuration in one replicate) keeps: the one whose rows were, taken
+    together, fastest (the least sum of log medians over the rows timed in every sweep). A burst
+    of the machine's noise slows a run of consecutive rows in one sweep; choosing for the whole
+    block keeps every pair of timings from one sweep, and no backend picks its own lucky sweep
+    (with a dozen rows in a block, one pair's own noise barely moves the choice)."""
+    return int(np.argmin(np.sum(log_medians, axis=0)))
 
 
-def keep_fastest_sweep(records: list[dict]) -> list[dict]:
+def combine_sweeps(records: list[dict]) -> list[dict]:
     """One row per (configuration, backend, replicate): sweep 0's row (its checks, compile and
-    memory) with the timing of its fastest sweep, and every sweep's median. A burst of the
-    machine's noise slows a whole sweep of a row; two sweeps tens of seconds apart are rarely
-    both hit, and noise only ever slows a call down (``timeit`` keeps the minimum for that reason)."""
+    memory) with the timing of its block's chosen sweep (``block_sweep``), and every sweep's
+    median recorded."""
     sweeps: dict[str, list[dict]] = {}
     for record in records:
         if record["kind"] == "sweep":
             sweeps.setdefault(record["row"], []).append(record)
-    rows = []
-    for record in records:
-        if record["kind"] != "row":
-            continue
-        row = record["benchmark"]
-        later = sorted(sweeps.get(record["case"], []), key=lambda r: r["sweep"])
-        if later:
-            timings = [(0, row)] + [(r["sweep"], r["benchmark"]) for r in later]
-            medians = [timed["stats"]["median"] for _, timed in timings]
-            sweep, best = min(timings, key=lambda pair: pair[1]["stats"]["median"])
-            extra = {**row["extra_info"], "sweep": sweep, "sweep_medians": medians}
+    rows = [r for r in records if r["kind"] == "row"]
+    timings = {r["case"]: [r["benchmark"]] + [s["benchmark"] for s in sorted(sweeps.get(r["case"], []),
+                                                                            key=lambda s: s["sweep"])]
+               for r in rows}  # fmt: skip
+    blocks: dict[tuple, list[str]] = {}
+    for r in rows:
+        info = r["benchmark"]["extra_info"]
+        blocks.setdefault((info["config"], info["replicate"]), []).append(r["case"])
+    chosen = {}
+    for cases in blocks.values():
+        most = max(len(timings[c]) for c in cases)
+        complete = [c for c in cases if len(timings[c]) == most]
+        logs = np.log([[t["stats"]["median"] for t in timings[c]] for c in complete])
+        chosen.update(dict.fromkeys(cases, block_sweep(logs)))
+    out = []
+    for r in rows:
+        timed = timings[r["case"]]
+        row = r["benchmark"]
+        if len(timed) > 1:
+            sweep = min(chosen[r["case"]], len(timed) - 1)
+            best = timed[sweep]
+            extra = {**row["extra_info"], "sweep": sweep, "sweep_medians": [t["stats"]["median"] for t in timed]}
             extra.update({k: best["extra_info"][k] for k in TIMING_FIELDS if k in best["extra_info"]})
             row = {**row, "stats": best["stats"], "extra_info": extra}
-        rows.append(row)
-    return rows
+        out.append(row)
+    return out
 
 
-def merge_workers(config: pytest.Config, bench: BenchSession, workdir: Path, out: Path) -> Path:
-    records = [r for log in sorted(workdir.glob("*.jsonl")) for r in worker_log.read(log)]
-    rows = keep_fastest_sweep(records)
+# A row's fields that come from its timing: the chosen sweep brings its own.
+TIMING_FIELDS = ("cpu_util", "rss_peak_bytes", "per_step_s", "forward_s", "grad_over_forward")
+
+
+def merge_workers(config: pytest.Config, bench: BenchSession, records: list[dict], out: Path) -> Path:
+    rows = combine_sweeps(records)
     policies = [r["policy"] for r in records if r["kind"] == "policy"]
     bench.worker_policy = policies[-1] if policies else None  # the last: frameworks add their threads as they start
     bench.incorrect = [
         r["case"] for r in records if r["kind"] == "row" and r["benchmark"]["extra_info"]["outcome"] != "ok"
     ]
     # A later sweep that did not time its row leaves the row with the sweeps it has: a note, not the cell's outcome.
-    bench.outcomes = [{k: v for k, v in r.items() if k != "kind"} for r in records
+    bench.outcomes = [{k: v for k, v in r.items() if k not in ("kind", "t")} for r in records
                       if r["kind"] == "outcome" and not r.get("sweep")]  # fmt: skip
     bench.warnings += [f"{r['case']}: {r['outcome']} in sweep {r['sweep']} ({r['reason'][:200]}); the row keeps its "
                        "other sweeps" for r in records

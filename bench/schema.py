@@ -55,13 +55,15 @@ class Row:
     batch: int  # samples d
     dtype: str
     activation: str
-    replicate: int  # 0 .. R-1: the worker process that timed it (--replicates)
+    replicate: int  # 0 .. R-1: the worker process that timed it (the pilot's, then the second stage's)
     outcome: str  # ok | incorrect: above its tolerance (timed and kept, the run fails at the end)
     flops: int  # FLOP model: one pass (gradient) or all steps (train)
     rel_err: float  # see the module docstring
     tolerance: float
     cost: float  # the cost (gradient) or the last step's cost (train)
     cpu_util: float  # CPU time / wall time over the timed loop: busy threads
+    order_seed: int | None = None  # the run's seed its worker's order was drawn from (bench.plan)
+    position: int | None = None  # its place in that order: --order-seed reproduces it
     steps: int | None = None  # train
     batch_size: int | None = None  # train: None is full batch
     per_step_s: float | None = None  # train: median / steps
@@ -72,12 +74,12 @@ class Row:
     floor_source: str | None = None  # which library supplied them
     peak_gflops: float | None = None  # the machine's peak for the dtype (large square product, replicate 0)
     peak_source: str | None = None
-    compile_s: float | None = None  # compiling the timed call (the first call, where compiling happens there)
-    first_call_s: float | None = None  # the first call after prepare (compiled backends: after compiling)
+    compile_s: float | None = None  # compiling the timed call (the first call, where compiling happens there); first replicate only
+    first_call_s: float | None = None  # the first call after prepare (compiled backends: after compiling); first replicate only
     traced_bytes: int | None = None  # NumPy-based: tracemalloc peak of one call from a cold workspace, outputs included
     compiled_bytes: int | None = None  # XLA's memory_analysis of the compiled program (arguments, outputs, temporaries)
     rss_peak_bytes: int | None = None  # kernel peak-RSS mark over the timed calls, above the RSS before them
-    sweep: int | None = None  # with several sweeps: the one whose timing the row keeps (the fastest)
+    sweep: int | None = None  # with several sweeps: the one its block (configuration, replicate) kept
     sweep_medians: list | None = None  # each sweep's median, in sweep order
     isolated_median_s: float | None = None  # --isolate: the same row in a fresh process
     isolated_rss_peak_bytes: int | None = None

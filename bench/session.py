@@ -3,6 +3,7 @@ being timed (its data and reference, one configuration at a time), and, in a wor
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import reference_impl as ri
 
 from . import backends, policy, worker_log
 from .config import Config, Grid, make_problem, upcast
-from .plan import Case, plan
+from .plan import Case, WorkerPlan, plan
 
 
 @dataclass
@@ -28,7 +29,7 @@ class BenchSession:
     grid: Grid
     activation: str
     backends: list[backends.Backend]
-    replicates: int
+    replicates: int  # the pilot: replicates that time every row
     order_seed: int
     shard: tuple[int, int] | None
     threads: int
@@ -39,12 +40,18 @@ class BenchSession:
     named_backends: bool  # --backends given: a missing framework is an error
     row_time: float = 0.0  # seconds of timing per row and sweep (--benchmark-max-time, or the grid's)
     sweeps: int = 1  # times a worker times each row (bench.plan); the row keeps the fastest
-    worker_replicate: int | None = None  # a worker of the run: which replicate it times
+    budget_s: float | None = None  # the parent: wall time for the benchmarking (--budget)
+    precision: float = 0.1  # the parent: the half-width Stein's second stage aims for (--precision)
+    max_replicates: int = 1  # the parent: replicates a cell may get in all
+    worker: WorkerPlan | None = None  # a worker of the run: its plan
     worker_log: Path | None = None
     worker_skip: frozenset = frozenset()  # cases an earlier worker of this replicate finished
     run: tuple[str, Path] | None = None  # the parent: run id and staging folder
     policy: policy.ProcessPolicy | None = None
     worker_policy: dict | None = None  # the parent: the policy its workers applied, as they reported it
+    replicates_run: int | None = None  # the parent: replicates started in all (pilot and second stage)
+    time_account: dict = field(default_factory=dict)  # the parent: where the run's wall time went
+    second_stage: dict = field(default_factory=dict)  # the parent: Stein's allocation, as decided after the pilot
     warnings: list[str] = field(default_factory=list)
     outcomes: list[dict] = field(default_factory=list)  # cells that were not timed, with the reason
     incorrect: list[str] = field(default_factory=list)  # the parent: rows timed but above their tolerance
@@ -55,30 +62,39 @@ class BenchSession:
     saved: Path | None = None  # the run folder, once the measurements are in place
     report_error: str | None = None  # the report failed: the run keeps its measurements
 
+    @property
+    def worker_replicate(self) -> int | None:
+        return None if self.worker is None else self.worker.replicate
+
     def cases(self, task: str) -> list[Case]:
         configs = self.grid.configs(self.activation)
-        replicate = self.worker_replicate or 0
-        return [
-            c
-            for c in plan(configs, self.backends, self.order_seed, replicate, self.shard, self.sweeps)
-            if c.config.task == task
-        ]
+        replicate, only = (0, None) if self.worker is None else (self.worker.replicate, self.worker.only)
+        only = None if only is None else set(only)
+        cases = plan(configs, self.backends, self.order_seed, replicate, self.shard, self.sweeps, only)
+        return [c for c in cases if c.config.task == task]
+
+    def calibration(self, case: Case) -> tuple[int, int] | None:
+        """(iterations, rounds) the first replicate found for this row, handed on by the parent."""
+        found = None if self.worker is None else self.worker.calibration.get(case.row_key)
+        return tuple(found) if found else None
 
     def log(self, record: dict) -> None:
+        """A record for the parent, stamped with the wall clock (the parent's account reads it)."""
         if self.worker_log is not None:
-            worker_log.append(self.worker_log, record)
+            worker_log.append(self.worker_log, {**record, "t": time.time()})
 
-    def rows_done(self, benchmark, case: Case) -> None:
+    def rows_done(self, benchmark, case: Case, phases: dict, calibration: tuple[int, int] | None = None) -> None:
         """A worker's finished row goes to its log at once: a worker ended later keeps it. A later
-        sweep of a row is logged as its own record, for the parent to set against the row."""
+        sweep of a row is logged as its own record, for the parent to set against the row. Each
+        says where its seconds went (``phases``) and, in the first replicate, its loop counts."""
         if self.worker_log is not None and benchmark.stats:
             entry = {**benchmark.stats.as_dict(include_data=True), "params": None}  # the case is in extra_info
+            record = {"case": case.id, "config": case.config.id, "backend": case.backend.name,
+                      "replicate": case.replicate, "benchmark": entry, "phases": phases}  # fmt: skip
             if case.sweep:
-                self.log(
-                    {"kind": "sweep", "case": case.id, "row": case.row_id, "sweep": case.sweep, "benchmark": entry}
-                )
+                self.log({"kind": "sweep", "row": case.row_id, "sweep": case.sweep, **record})
             else:
-                self.log({"kind": "row", "case": case.id, "benchmark": entry})
+                self.log({"kind": "row", "calibration": list(calibration) if calibration else None, **record})
 
     def process_policy(self) -> policy.ProcessPolicy:
         """Applied once, before the first benchmark (and so before any JAX array of the run)."""

@@ -10,8 +10,12 @@ repeat by repeat, as the suite does, and takes the same geometric-mean ratio wit
 over the repeats. A cell "parts" where the two estimates differ by more than both intervals
 allow (and more than ``--tolerance``): then one of the timers is measuring something else.
 
-It also checks the protocol's switch between libraries: a torch call right after a heavy NumPy
-call, once warmed up as the suite warms up (``measure.warm_up``), against torch's steady state.
+It also measures the protocol's promises on this machine, in seconds (they are wall-clock
+ratios, so they live here and not in the tests, which must pass on a slow, noisy machine):
+a torch call right after a heavy NumPy call, once warmed up as the suite warms up
+(``measure.warm_up``), against torch's steady state (2.2x was measured without the warm-up);
+and a training row's time per step at 5 and at 40 steps per call (setup inside the timed call
+made 5-step calls 14 % dearer per step before it moved out).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from . import backends, measure
-from .config import make_problem, square
+from .config import Config, make_problem, square
 from .policy import apply, available_cores
 from .report.load import ReportError, load_run
 from .report.stats import log_interval
@@ -129,6 +133,40 @@ def switch_ratio(width: int = 1024, calls: int = 3, repeats: int = 5) -> float:
     return float(np.median(after)) / steady
 
 
+def steps_ratio(name: str, blocks: int = 3) -> float:
+    """A training row's time per step at 5 steps per call over that at 40 (the least disturbed
+    blocks of each): 1 when nothing but the steps runs inside the timed call."""
+    from . import timing
+
+    backend = backends.REGISTRY[name]
+    per_step = {}
+    for steps in (5, 40):
+        problem = make_problem(Config("train", "float64", (16,) * 5, 64, steps=steps))
+        run = backends.prepare(backend, "train", problem, {}).run
+        per_step[steps] = min(min(timing.sample(run, 0.3)) for _ in range(blocks)) / steps
+    return per_step[5] / per_step[40]
+
+
+# (check, what it measures, how to run it, the range it should stay in)
+PROTOCOL = [
+    ("switch", "torch right after a heavy NumPy call and the suite's warm-up ÷ torch's steady state",
+     lambda: switch_ratio(width=1024, calls=3, repeats=5), (0.0, 1.35)),
+    ("steps numpy-hadamard", "numpy-hadamard's time per step, 5 ÷ 40 steps per call",
+     lambda: steps_ratio("numpy-hadamard"), (0.93, 1.07)),
+    ("steps torch", "torch's time per step, 5 ÷ 40 steps per call", lambda: steps_ratio("torch"), (0.93, 1.07)),
+]  # fmt: skip
+
+
+def protocol_table() -> pd.DataFrame:
+    """Each promise measured once now, with whether it holds on this machine."""
+    out = []
+    for name, what, measure_it, (low, high) in PROTOCOL:
+        ratio = measure_it()
+        out.append({"check": name, "measures": what, "ratio": f"{ratio:.2f}", "expected": f"{low:.2f}–{high:.2f}",
+                    "holds": "yes" if low <= ratio <= high else "no"})  # fmt: skip
+    return pd.DataFrame(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.validate", description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a run folder with speedups.csv")
@@ -153,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(table, index=False))
     parted = int((table["parts"] == "yes").sum())
     print(f"\n{len(table)} cells; {parted} part by more than the noise (and {args.tolerance:.0%}).")
+    protocol = protocol_table()
+    print("\nThe protocol on this machine:\n")
+    print(markdown(protocol, index=False))
+    print(f"\n{int((protocol['holds'] == 'no').sum())} of {len(protocol)} protocol checks out of range.")
     return 0
 
 

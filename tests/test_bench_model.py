@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import reference_impl as ri
 from bench import backends, flops, frameworks
 from bench.config import GRIDS, Config, make_problem, square
 from bench.plan import SWEEP_LAG, parse_shard, plan
-from bench.runner import keep_fastest_sweep
+from bench.runner import allocate, combine_sweeps, rows_for
 from bench.schema import relative_error, tolerance
 
 from .conftest import load_framework
@@ -205,23 +206,66 @@ def test_sweeps_time_every_row_again_configurations_later_and_frameworks_back_to
     assert len([f for i, f in enumerate(runs) if i == 0 or runs[i - 1] != f]) == len(set(runs))
 
 
-def _record(kind, case, median, sweep=0, **extra):
+def _record(kind, case, median, sweep=0, config="c", **extra):
     stats = {"median": median, "data": [median]}
-    record = {"kind": kind, "case": case, "benchmark": {"stats": stats, "extra_info": {"cpu_util": median, **extra}}}
+    info = {"cpu_util": median, "config": config, "replicate": 0, **extra}
+    record = {"kind": kind, "case": case, "benchmark": {"stats": stats, "extra_info": info}}
     return {**record, "row": case.removesuffix(f"-s{sweep}"), "sweep": sweep} if kind == "sweep" else record
 
 
-def test_a_row_keeps_its_fastest_sweep_and_sweep_0s_checks():
-    records = [_record("row", "a-p0", 2.0, rel_err=1e-16), _record("row", "b-p0", 1.0, rel_err=1e-16),
-               _record("sweep", "a-p0-s1", 1.5, sweep=1), _record("sweep", "b-p0-s1", 3.0, sweep=1)]  # fmt: skip
-    a, b = keep_fastest_sweep(records)
-    assert a["stats"]["median"] == 1.5 and a["extra_info"]["sweep"] == 1 and a["extra_info"]["cpu_util"] == 1.5
-    assert a["extra_info"]["sweep_medians"] == [2.0, 1.5] and a["extra_info"]["rel_err"] == 1e-16
-    assert (
-        b["stats"]["median"] == 1.0 and b["extra_info"]["sweep"] == 0 and b["extra_info"]["sweep_medians"] == [1.0, 3.0]
-    )
-    lone = keep_fastest_sweep([_record("row", "c-p0", 4.0)])  # a sweep lost with its worker: the row as timed
+def test_a_block_keeps_one_sweep_for_all_its_rows_so_pairs_stay_pairs():
+    """A burst slowed sweep 1 of rows a and b: their block (configuration c) keeps sweep 0 for
+    every row, c too, though c alone was faster in sweep 1; another block chooses on its own."""
+    records = [_record("row", "a-p0", 2.0, rel_err=1e-16), _record("row", "b-p0", 1.0),
+               _record("row", "c-p0", 1.0), _record("row", "d-p0", 5.0, config="other"),
+               _record("sweep", "a-p0-s1", 6.0, sweep=1), _record("sweep", "b-p0-s1", 3.0, sweep=1),
+               _record("sweep", "c-p0-s1", 0.9, sweep=1), _record("sweep", "d-p0-s1", 4.0, sweep=1, config="other")]  # fmt: skip
+    a, b, c, d = combine_sweeps(records)
+    assert [r["extra_info"]["sweep"] for r in (a, b, c, d)] == [0, 0, 0, 1]
+    assert a["stats"]["median"] / b["stats"]["median"] == 2.0  # sweep 0's pair, not sweep 0's a over sweep 1's b
+    assert c["stats"]["median"] == 1.0 and c["extra_info"]["sweep_medians"] == [1.0, 0.9]
+    assert d["stats"]["median"] == 4.0 and d["extra_info"]["cpu_util"] == 4.0  # the timing fields of its sweep
+    assert a["extra_info"]["rel_err"] == 1e-16  # sweep 0's checks stay
+    lone = combine_sweeps([_record("row", "e-p0", 4.0)])  # a sweep lost with its worker: the row as timed
     assert lone[0]["stats"]["median"] == 4.0 and "sweep" not in lone[0]["extra_info"]
+
+
+def test_replanning_with_the_recorded_seed_reproduces_every_replicates_order():
+    """Rows record their worker's order seed and position: the plan from that seed gives back the
+    order, for the pilot's full replicates and for a second-stage replicate of a few rows alike."""
+    configs = GRIDS["smoke"].configs()
+    chosen = backends.select(None)
+    full = plan(configs, chosen, 7, 1, sweeps=2)
+    assert [c.position for c in full] == list(range(len(full))) and {c.order_seed for c in full} == {7}
+    some = {full[3].row_key, full[10].row_key, full[-1].row_key}
+    later = plan(configs, chosen, 7, 4, sweeps=2, only=some)
+    assert {c.row_key for c in later} == some and [c.position for c in later] == list(range(len(later)))
+    again = {c.id: c.position for c in plan(configs, chosen, 7, 4, sweeps=2, only=some)}
+    assert again == {c.id: c.position for c in later}
+    assert [c.row_key for c in later] == [c.row_key for c in plan(configs, chosen, 7, 4, sweeps=2) if c.row_key in some]
+
+
+def test_the_second_stage_gives_noisy_cells_more_replicates_within_the_budget():
+    """Stein's second stage: n from the pilot's moderated variance, the aim widened until it fits."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for c in range(12):
+        noise = 0.2 if c < 3 else 0.02  # three noisy cells of backend b
+        for r in range(3):
+            ref = np.exp(rng.normal(0, 0.01))
+            rows += [{"config": f"c{c}", "backend": "ref", "task": "gradient", "replicate": r, "median": ref},
+                     {"config": f"c{c}", "backend": "b", "task": "gradient", "replicate": r,
+                      "median": ref * np.exp(rng.normal(0, noise))}]  # fmt: skip
+    frame = pd.DataFrame(rows)
+    costs = {f"c{c}/{b}": 1.0 for c in range(12) for b in ("ref", "b")}
+    need, h = allocate(frame, "ref", 3, 0.05, 30, costs, worker_s=2.0, seconds=1e6)
+    assert h == pytest.approx(np.log1p(0.05))
+    assert min(need[f"c{c}/b"] for c in range(3)) > max(need[f"c{c}/b"] for c in range(3, 12)) >= 3
+    assert rows_for(need, 3, "ref") >= {"c0/b", "c0/ref"}
+    tight, wider = allocate(frame, "ref", 3, 0.05, 30, costs, worker_s=2.0, seconds=30.0)
+    assert wider > h and sum(tight.values()) < sum(need.values())
+    spent = sum(2.0 + len(rows_for(tight, r, "ref")) for r in range(3, max(tight.values())))
+    assert spent <= 30.0
 
 
 def test_shards_partition_whole_configurations():

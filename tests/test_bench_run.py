@@ -26,7 +26,7 @@ from bench.schema import Row
 ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
-QUICK = ["--benchmark-max-time=0.01", "--benchmark-min-rounds=3", "--order-seed=3"]
+QUICK = ["--benchmark-max-time=0.01", "--order-seed=3", "--budget=1"]  # the pilot alone, unless a test asks for more
 NUMPY = ["--grid", "smoke", "--backends", "numpy-hadamard,numpy-diag"]
 
 
@@ -77,6 +77,19 @@ def test_run_folder_is_compact_and_every_row_follows_the_schema(smoke_run):
     assert sorted({b["extra_info"]["replicate"] for b in data["benchmarks"]}) == [0, 1]
     info = data["machine_info"]["autograd_bench"]
     assert info["grid"] == "smoke" and info["order_seed"] == 3 and info["replicates"] == 2
+    assert info["pilot_replicates"] == 2 and info["budget_s"] == 1  # the pilot alone: it outlasted the budget
+    assert set(info["time_account"]) >= {"start-up and imports", "prepare and compile", "warm-up", "timing", "report"}
+    # every row says where its worker's order put it, and replanning from the recorded seed agrees
+    from bench import backends
+    from bench.plan import plan
+
+    chosen = [backends.REGISTRY[name] for name in info["backends"]]
+    for replicate in (0, 1):
+        planned = {c.row_key: c.position for c in plan(GRIDS["smoke"].configs(), chosen, 3, replicate, sweeps=2)
+                   if c.sweep == 0}  # fmt: skip
+        recorded = {f"{b['extra_info']['config']}/{b['extra_info']['backend']}": b["extra_info"]["position"]
+                    for b in data["benchmarks"] if b["extra_info"]["replicate"] == replicate}  # fmt: skip
+        assert recorded == planned
     assert info["reference"] == "numpy-hadamard" and info["backend_facts"]["numpy-diag"]["framework"] == "numpy"
     assert info["cpu"]["instruction_sets"] and info["cpu"]["memory_gib"] > 0  # the machine line's facts
     assert info["thread_policy"]["malloc"] == "glibc defaults"
@@ -162,30 +175,6 @@ def test_change_interval_is_a_welch_interval_over_replicates():
     assert verdict(*change_interval(noisy_old, noisy_new)[1:], 0.10) == ""
 
 
-def test_moderated_intervals_shrink_each_cells_variance_toward_its_siblings():
-    import pandas as pd
-    from scipy import stats as scipy_stats
-
-    from bench.report.stats import PRIOR_DF, log_interval, prior_variances
-
-    quiet = np.log([1.10, 1.12, 1.08])
-    lucky = np.log([1.10, 1.1001, 1.0999])  # 3 replicates that happen to agree: not a ±0.01 % certainty
-    noisy = np.log([1.4, 0.9, 1.1])
-    logs = pd.DataFrame([quiet, lucky, noisy, quiet], index=["a", "b", "c", "d"])
-    priors = prior_variances(logs, pd.Series(["gradient", "gradient", "gradient", "train"], index=logs.index))
-    assert priors["d"] != priors["d"]  # alone in its task: no prior (NaN), its own variance only
-    assert priors["a"] == pytest.approx(np.mean([np.var(lucky, ddof=1), np.var(noisy, ddof=1)]))  # the others'
-    # By hand: (d0 s0^2 + 2 s^2) / (d0 + 2) on d0 + 2 degrees of freedom.
-    variance = (PRIOR_DF * priors["b"] + 2 * np.var(lucky, ddof=1)) / (PRIOR_DF + 2)
-    half = scipy_stats.t.ppf(0.975, PRIOR_DF + 2) * np.sqrt(variance / 3)
-    _, low, high = log_interval(lucky, prior_variance=priors["b"])
-    assert (np.log(low), np.log(high)) == pytest.approx((lucky.mean() - half, lucky.mean() + half))
-    assert high / low > 1.05 > log_interval(lucky)[2] / log_interval(lucky)[1]  # the lucky cell widens
-    own, moderated = log_interval(noisy), log_interval(noisy, prior_variance=priors["c"])
-    assert moderated[0] == own[0] and moderated[2] / moderated[1] < own[2] / own[1]  # the noisy one narrows
-    assert log_interval(quiet, prior_variance=float("nan")) == log_interval(quiet)
-
-
 def test_second_run_never_touches_the_first_and_interrupt_saves_nothing(smoke_run):
     """Deterministic: the SIGINT is sent once the first row has finished (the parent's first
     progress line), into a run that takes many minutes (2 s a row on the default grid), so however
@@ -195,7 +184,7 @@ def test_second_run_never_touches_the_first_and_interrupt_saves_nothing(smoke_ru
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "pytest", "--benchmark-only", "-v", "-p", "no:cacheprovider",
                f"--results-dir={results}", "--grid", "default", "--backends", "numpy-diag",
-               "--benchmark-max-time=2", "--benchmark-min-rounds=3"]  # fmt: skip
+               "--benchmark-max-time=2"]  # fmt: skip
     # SIGINT as a terminal delivers it: a shell's background job (as CI may run the tests) starts with
     # SIGINT ignored, and Python then never turns it into KeyboardInterrupt. A small launcher resets it
     # and execs the run (no preexec_fn: forking this process, where JAX runs threads, would warn).
@@ -295,6 +284,11 @@ def test_an_isolated_row_that_skips_is_a_skip_not_an_error(tmp_path):
         (["--replicates", "0"], "--replicates: expected a positive integer"),
         (["--shard", "3/2"], "--shard: expected K/N"),
         (["--row-timeout", "0"], "--row-timeout: expected a positive number"),
+        (["--budget", "0"], "--budget: expected a positive number of seconds"),
+        (["--precision", "1.5"], "--precision: expected a half-width between 0 and 1"),
+        (["--benchmark-min-rounds=3"], "--benchmark-min-rounds: not used by this suite"),
+        (["--benchmark-warmup=on"], "--benchmark-warmup: not used by this suite"),
+        (["--benchmark-timer", "time.process_time"], "--benchmark-timer: not used by this suite (one timer"),
         (["--results-dir=/proc/no-such-dir"], "--results-dir: cannot create a run folder in /proc/no-such-dir"),
     ],
 )
@@ -306,9 +300,9 @@ def test_bad_options_are_usage_errors_and_write_nothing(tmp_path, args, message)
 
 
 def test_isolate_child_runs_with_the_parents_options(tmp_path):
-    """pytest-benchmark's own options reach the child: it reports the options it ran with."""
+    """The run's options reach the child through its worker's plan: it reports the options it ran with."""
     run = the_run(tmp_path, "--grid", "smoke", "--backends", "numpy-hadamard", "--replicates", "1", "--isolate",
-                  "--benchmark-disable-gc", "--benchmark-timer", "time.process_time", "-k", "gradient and w16")  # fmt: skip
+                  "--benchmark-disable-gc", "-k", "gradient and w16")  # fmt: skip
     data = json.loads((run / "benchmarks.json").read_text())
     assert len(data["benchmarks"]) == 2  # w16 in both dtypes
     for bench in data["benchmarks"]:
@@ -316,7 +310,6 @@ def test_isolate_child_runs_with_the_parents_options(tmp_path):
         # the same row in a fresh process: the same order of magnitude as the worker's own timing
         assert 0.2 < extra["isolated_median_s"] / bench["stats"]["median"] < 5
         assert extra["isolated_options"]["disable_gc"] is True
-        assert extra["isolated_options"]["timer"] == "process_time"
         assert extra["isolated_options"]["max_time"] == 0.01
     assert "In-process against isolated timing" in (run / "summary.md").read_text()
 

@@ -19,6 +19,14 @@ from . import Prepared, activation_names, as_float_arrays, check_form, stream_in
 
 jax.config.update("jax_enable_x64", True)
 
+
+def use_compile_cache(path) -> None:
+    """JAX's persistent compilation cache in ``path``: a later worker of the run loads each
+    compiled program instead of compiling it again (every program, however quick to compile)."""
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
 ACTIVATIONS = {
     "sigmoid": (jax.nn.sigmoid, lambda y: y * (1 - y)),
     "tanh": (jnp.tanh, lambda y: 1 - y * y),

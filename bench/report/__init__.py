@@ -61,7 +61,7 @@ def speedups_csv(ctx: Context) -> pd.DataFrame:
     """The headline result as a tidy table, one line per (task, configuration, backend): speed-up,
     low, high, call, outcome (and its reason), replicates and stability warnings; runs are compared
     from it (``agree``)."""
-    timed = ctx.table[["task", "config", "backend", "speedup", "low", "high", "call", "replicates_timed"]].rename(
+    timed = ctx.table[["task", "config", "backend", "speedup", "low", "high", "call", "df", "replicates_timed"]].rename(
         columns={"replicates_timed": "replicates"})  # fmt: skip
     cells = ctx.outcomes.drop_duplicates(["task", "config", "backend", "outcome"])
     worst = {}
@@ -111,7 +111,7 @@ def headline(ctx: Context) -> str:
     """One line for the index: each backend's geometric-mean gradient speed-up, fastest first."""
     from .stats import geometric_headline
 
-    geo = geometric_headline(ctx.rows, ctx.reference)
+    geo = geometric_headline(ctx.rows, ctx.reference, ctx.pilot)
     geo = geo[geo["task"] == "gradient"].sort_values("geomean", ascending=False)
     return "gradient, geometric mean speed-up: " + ", ".join(f"{r.backend} {r.geomean:.2f}×" for r in geo.itertuples())
 

@@ -40,6 +40,11 @@ class Context:
     def golden(self) -> str | None:
         return self.bench.get("golden")
 
+    @property
+    def pilot(self) -> int | None:
+        """Replicates that timed every row (Stein's first stage); None: every replicate did."""
+        return self.bench.get("pilot_replicates")
+
     def fact(self, backend: str, name: str):
         """A recorded relation of a backend (``manual``, ``eager``, ``framework``, ...), or None."""
         return (self.bench.get("backend_facts") or {}).get(backend, {}).get(name)
@@ -47,6 +52,7 @@ class Context:
 
 def context(run: dict, equivalence: float | None = None) -> Context:
     rows = frame(run)
-    reference = run["machine_info"].get("autograd_bench", {}).get("reference", "numpy-hadamard")
-    table = per_backend(rows).merge(speedups(rows, reference, equivalence), on=["config", "backend"], how="left")
+    bench = run["machine_info"].get("autograd_bench", {})
+    reference, pilot = bench.get("reference", "numpy-hadamard"), bench.get("pilot_replicates")
+    table = per_backend(rows).merge(speedups(rows, reference, equivalence, pilot), on=["config", "backend"], how="left")
     return Context(run, rows, table, outcomes(run, rows), equivalence)

@@ -134,7 +134,7 @@ def page(ctx: Context, plots: list[str]) -> str:
         columns=["", "value"]).set_index("")  # fmt: skip
     parts = [f"<h1>Benchmark run {html.escape(str(bench.get('run_id')))}</h1>", _table(facts, classes="facts")]
     parts += [f'<div class="warning">Warning: {html.escape(w)}</div>' for w in bench.get("warnings", [])]
-    geo = geometric_headline(ctx.rows, ctx.reference)
+    geo = geometric_headline(ctx.rows, ctx.reference, ctx.pilot)
     if not geo.empty:
         geo = geo.assign(speedup=[fmt_speedup(p, lo, hi) for p, lo, hi in zip(geo["geomean"], geo["low"], geo["high"])])
         parts += ["<h2>Headline: geometric mean speed-up per backend</h2>",

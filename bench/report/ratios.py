@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .context import Context
-from .stats import RATIO_COLUMNS, fmt_ratio, log_interval, prior_variances, ratio_table
+from .stats import RATIO_COLUMNS, fmt_ratio, moderated_variances, ratio_table, stein_interval
 from .tables import markdown, pivot_section
 
 SYSTEMS = {"numpy": "NumPy", "autograd": "NumPy", "torch": "torch", "jax": "JAX", "tensorflow": "TensorFlow"}
@@ -27,12 +27,13 @@ def grad_over_forward(ctx: Context) -> pd.DataFrame:
     rows = ctx.rows.dropna(subset=["grad_over_forward"])
     logs = np.log(rows.set_index(["config", "backend", "replicate"])["grad_over_forward"].astype(float))
     logs = logs.unstack("replicate")
-    priors = prior_variances(logs, pd.Series(logs.index.get_level_values("backend"), index=logs.index))
+    spread = moderated_variances(logs, pd.Series(logs.index.get_level_values("backend"), index=logs.index), ctx.pilot)
     out = []
     for (config, backend), values in logs.iterrows():
-        point, low, high = log_interval(values.to_numpy(), prior_variance=priors[(config, backend)])
+        variance, df = spread.loc[(config, backend), "variance"], spread.loc[(config, backend), "df"]
+        point, low, high = stein_interval(values.to_numpy(), variance, df)
         out.append({"config": config, "backend": backend, "estimate": point, "low": low, "high": high,
-                    "replicates": int(values.notna().sum()), "processes_for_5pct": np.nan})  # fmt: skip
+                    "replicates": int(values.notna().sum()), "df": df, "processes_for_5pct": np.nan})  # fmt: skip
     return pd.DataFrame(out, columns=RATIO_COLUMNS)
 
 
@@ -46,7 +47,7 @@ def tax_pairs(ctx: Context) -> list[tuple[str, str, str]]:
 
 def autograd_tax(ctx: Context) -> pd.DataFrame:
     gradient = ctx.rows[ctx.rows["task"] == "gradient"]
-    table = ratio_table(gradient, tax_pairs(ctx))
+    table = ratio_table(gradient, tax_pairs(ctx), pilot=ctx.pilot)
     framework = {
         label: SYSTEMS.get(ctx.fact(top, "framework"), ctx.fact(top, "framework")) for label, top, _ in tax_pairs(ctx)
     }
@@ -57,7 +58,7 @@ def kernel_speed(ctx: Context) -> pd.DataFrame:
     gradient = ctx.rows[ctx.rows["task"] == "gradient"]
     timed = set(gradient["backend"])
     manuals = sorted(({ctx.fact(b, "manual") for b in timed} - {None, ctx.reference}) & timed)
-    return _with_shape(ctx, ratio_table(gradient, [(f"{m} vs {ctx.reference}", ctx.reference, m) for m in manuals]))
+    return _with_shape(ctx, ratio_table(gradient, [(f"{m} vs {ctx.reference}", ctx.reference, m) for m in manuals], pilot=ctx.pilot))
 
 
 def golden_ratios(ctx: Context) -> pd.DataFrame:
@@ -65,7 +66,7 @@ def golden_ratios(ctx: Context) -> pd.DataFrame:
     if not ctx.golden or ctx.golden not in set(ctx.rows["backend"]):
         return pd.DataFrame(columns=RATIO_COLUMNS)
     others = sorted(set(ctx.rows["backend"]) - {ctx.golden})
-    return ratio_table(ctx.rows, [(b, b, ctx.golden) for b in others])
+    return ratio_table(ctx.rows, [(b, b, ctx.golden) for b in others], pilot=ctx.pilot)
 
 
 def section_grad_over_forward(ctx: Context) -> str:

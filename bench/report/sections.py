@@ -75,7 +75,7 @@ def golden_column(ctx: Context, df: pd.DataFrame) -> pd.Series:
 
 def section_headline(ctx: Context) -> str:
     out = ["## Headline", ""]
-    geo = geometric_headline(ctx.rows, ctx.reference)
+    geo = geometric_headline(ctx.rows, ctx.reference, ctx.pilot)
     if not geo.empty:
         geo = geo.assign(cell=[fmt_speedup(p, lo, hi) for p, lo, hi in zip(geo["geomean"], geo["low"], geo["high"])])
         line = geo.pivot_table(index="backend", columns="task", values="cell", aggfunc="first").fillna("–")

@@ -1,24 +1,29 @@
-"""Ratios between backends with 95 % intervals that hold for a handful of replicates.
+"""Ratios between backends with 95 % intervals that hold for a handful of replicates: pure
+statistics, numbers in and numbers out (formatting lives in ``tables``).
 
-The unit of replication is the process (``bench.runner``): replicate r timed every row once, so
-for two backends in one configuration it gives one paired ratio, of their medians in that
-process. Speed-up (the reference's time over the backend's), autograd tax (autodiff over the
-same framework by hand), kernel speed, J/F and "× golden" are all such paired ratios.
+The unit of replication is the process (``bench.runner``): replicate r timed every row of its
+plan, so for two backends in one configuration it gives one paired log ratio (their times from
+the same sweeps of the same process). Speed-up (the reference's time over the backend's),
+autograd tax, kernel speed, J/F and "× golden" are all such paired ratios; the estimate is the
+geometric mean of the per-replicate ratios.
 
-The estimate is the geometric mean of the per-replicate ratios; its interval is a Student-t
-interval on the mean log ratio. Why this method: it is exact for log-normal noise and keeps its
-coverage with 3–10 replicates, where a bootstrap of R values can never reach past their range
-(with 3 values it covers far less than 95 %).
+The interval is Stein's two-stage t interval (Stein 1945) with a moderated pilot variance:
 
-With 3 replicates a cell's own variance has 2 degrees of freedom and is itself very uncertain:
-by chance narrow in one run, wide in the rerun. So a table's cells borrow strength from each
-other, as limma's moderated t does for experiments with a handful of replicates (Smyth 2004):
-a cell's variance is shrunk toward the mean variance of the same ratio's other cells of its task
-in the run, s̃² = (d₀·s₀² + (R − 1)·s²) / (d₀ + R − 1), with d₀ = PRIOR_DF, and the t interval
-has d₀ + R − 1 degrees of freedom. On two reruns of the default grid this held the other run's
-estimate in 93–99 % of cells instead of 84–97 % with each cell's variance alone, and the calls
-agreed in 94–97 % of cells instead of 89–95 % (README). A cell whose interval contains 1 is a
-tie; with ``equivalence`` E, one whose whole interval lies within [1/(1+E), 1+E] is "same".
+1. The first ``pilot`` replicates of every row are the pilot. A cell's pilot variance s² has
+   pilot − 1 degrees of freedom and is itself very uncertain with 3 replicates, so the cells of
+   one ratio and task borrow strength from each other as limma does (Smyth 2004): the prior
+   (d₀, s₀²) is estimated from the distribution of the pilot variances (limma's ``fitFDist``,
+   ``fit_prior`` below), and s̃² = (d₀·s₀² + (pilot − 1)·s²) / (d₀ + pilot − 1) has
+   ν = d₀ + pilot − 1 degrees of freedom.
+2. The runner then gives each cell n ≥ pilot replicates in all, n fixed by s̃ alone
+   (``replicates_needed``: enough for a ±h interval, within the run's budget).
+3. The interval is mean ± t_ν · s̃ / √n over all n replicates. Because n depends on the pilot
+   only, the mean of the later replicates is independent of s̃, and the interval keeps its 95 %
+   exactly for normal log ratios; with n = pilot it is the moderated t interval.
+
+A cell whose interval contains 1 is a tie; with ``equivalence`` E, one whose whole interval lies
+within [1/(1+E), 1+E] is "same". A rerun's estimate falls inside a t interval on ν degrees of
+freedom with probability P(|t_ν| < t_ν,0.975/√2) (``rerun_coverage``), not 95 %.
 """
 
 from __future__ import annotations
@@ -27,41 +32,122 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy import special
 from scipy import stats as scipy_stats
 
 LEVEL = 0.95
 TARGET = 0.05  # pyperf's spirit: how many processes would a ±5 % interval need?
-# The pooled variance weighs as much as 2 degrees of freedom: as much as one cell's own 3 replicates.
-PRIOR_DF = 2
+MAX_PRIOR_DF = 1e6  # limma's d0 = inf (every cell's variance the same): a t with this many is the normal
 
 
-def log_interval(log_ratios: np.ndarray, level: float = LEVEL,
-                 prior_variance: float | None = None) -> tuple[float, float, float]:  # fmt: skip
-    """(estimate, low, high) of exp(mean log ratio); low = high = NaN for fewer than 2 values.
-    With ``prior_variance`` (the other cells' mean variance), the moderated t interval."""
+def trigamma_inverse(x: float) -> float:
+    """y with trigamma(y) = x, by limma's Newton iteration (Smyth 2004, ``trigammaInverse``)."""
+    if x > 1e7:
+        return 1 / math.sqrt(x)
+    if x < 1e-6:
+        return 1 / x
+    y = 0.5 + 1 / x
+    for _ in range(50):
+        tri = float(special.polygamma(1, y))
+        step = tri * (1 - tri / x) / float(special.polygamma(2, y))
+        y += step
+        if -step / y < 1e-8:
+            break
+    return y
+
+
+def fit_prior(variances: np.ndarray, df: float) -> tuple[float, float]:
+    """limma's ``fitFDist`` without covariates: (d₀, s₀²) of the scaled inverse-χ² prior that the
+    sample variances (each on ``df`` degrees of freedom) were drawn from, by the method of
+    moments on their logarithms. (nan, nan) with fewer than 3 usable variances."""
+    values = np.asarray(variances, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) < 3 or df <= 0:
+        return np.nan, np.nan
+    values = np.maximum(values, 1e-5 * np.median(values) + 1e-300)  # limma's guard against zero variances
+    e = np.log(values) - special.digamma(df / 2) + math.log(df / 2)
+    mean = float(e.mean())
+    excess = float(e.var(ddof=1)) - float(special.polygamma(1, df / 2))
+    if excess <= 0:  # no more spread than chance: every cell has the same variance
+        return MAX_PRIOR_DF, math.exp(mean)
+    d0 = min(2 * trigamma_inverse(excess), MAX_PRIOR_DF)
+    return d0, math.exp(mean + special.digamma(d0 / 2) - math.log(d0 / 2))
+
+
+def moderated(variance: float, df: float, prior: tuple[float, float]) -> tuple[float, float]:
+    """(s̃², ν): the cell's variance shrunk toward the prior's, and its degrees of freedom."""
+    d0, s0 = prior
+    if not (np.isfinite(d0) and np.isfinite(s0)):
+        return variance, df
+    return (d0 * s0 + df * variance) / (d0 + df), d0 + df
+
+
+def t_quantile(df: float, level: float = LEVEL) -> float:
+    return float(scipy_stats.t.ppf((1 + level) / 2, df))
+
+
+def stein_interval(log_ratios: np.ndarray, pilot_variance: float, df: float,
+                   level: float = LEVEL) -> tuple[float, float, float]:  # fmt: skip
+    """(estimate, low, high) of exp(mean log ratio) over every replicate, the half-width from the
+    pilot's (moderated) variance on ``df`` degrees of freedom; NaN bounds without a variance."""
     values = np.asarray(log_ratios, dtype=float)
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return np.nan, np.nan, np.nan
     mean = float(values.mean())
-    if len(values) < 2:
+    if not (np.isfinite(pilot_variance) and df > 0):
         return math.exp(mean), np.nan, np.nan
-    variance, df = values.var(ddof=1), len(values) - 1
-    if prior_variance is not None and np.isfinite(prior_variance):
-        variance, df = (PRIOR_DF * prior_variance + df * variance) / (PRIOR_DF + df), PRIOR_DF + df
-    half = scipy_stats.t.ppf((1 + level) / 2, df) * math.sqrt(variance / len(values))
+    half = t_quantile(df, level) * math.sqrt(pilot_variance / len(values))
     return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
 
 
-def prior_variances(logs: pd.DataFrame, groups: pd.Series) -> pd.Series:
-    """Per cell (a row of ``logs``: one value per replicate), the mean variance of the other cells
-    of its group (NaN where it has none): the prior its own variance is shrunk toward."""
-    variance = logs.var(axis=1, ddof=1)
-    counted = variance.notna()
-    total = variance.fillna(0).groupby(groups.to_numpy()).transform("sum")
-    cells = counted.groupby(groups.to_numpy()).transform("sum")
-    others = cells - counted
-    return ((total - variance.fillna(0)) / others).where(others > 0)
+def log_interval(log_ratios: np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
+    """The plain t interval on one cell's own values (no pilot, no prior)."""
+    values = np.asarray(log_ratios, dtype=float)
+    values = values[np.isfinite(values)]
+    variance = values.var(ddof=1) if len(values) > 1 else np.nan
+    return stein_interval(values, variance, len(values) - 1, level)
+
+
+def replicates_needed(variance: float, df: float, half_width: float, pilot: int, most: int) -> int:
+    """Stein's second stage: the replicates (pilot included, at most ``most``) for which the
+    interval's half-width t_ν·s̃/√n is at most ``half_width`` (on the log scale)."""
+    if not np.isfinite(variance) or df <= 0:
+        return pilot
+    need = math.ceil(variance * (t_quantile(df) / half_width) ** 2)
+    return int(min(max(pilot, need), most))
+
+
+def rerun_coverage(df: float, level: float = LEVEL) -> float:
+    """Probability that a rerun's estimate lies inside a t interval on ``df`` degrees of freedom
+    (both runs with the same variance and replicates): P(|t_ν| < t_ν,q / √2)."""
+    if not df > 0:
+        return np.nan
+    return float(2 * scipy_stats.t.cdf(t_quantile(df, level) / math.sqrt(2), df) - 1)
+
+
+def cell_variances(logs: pd.DataFrame, pilot: int | None) -> tuple[pd.Series, pd.Series]:
+    """Per cell (a row of ``logs``, one column per replicate): the pilot's variance and its degrees
+    of freedom (replicates before ``pilot``; all of them where ``pilot`` is None)."""
+    columns = [c for c in logs.columns if pilot is None or c < pilot]
+    first = logs[columns]
+    return first.var(axis=1, ddof=1), first.notna().sum(axis=1) - 1
+
+
+def moderated_variances(logs: pd.DataFrame, groups: pd.Series, pilot: int | None) -> pd.DataFrame:
+    """Per cell: its pilot variance moderated by the prior fitted to its group's cells: columns
+    ``variance`` (s̃²) and ``df`` (ν)."""
+    variance, df = cell_variances(logs, pilot)
+    out = pd.DataFrame({"variance": variance, "df": df.astype(float)}, index=logs.index)
+    for _, cells in out.groupby(groups.to_numpy()):
+        usable = cells[cells["df"] > 0]
+        if usable.empty:
+            continue
+        common = float(usable["df"].median())  # cells of one group share the pilot's degrees of freedom
+        prior = fit_prior(usable.loc[usable["df"] == common, "variance"].to_numpy(), common)
+        for cell, (v, d) in usable.iterrows():
+            out.loc[cell, ["variance", "df"]] = moderated(v, d, prior)
+    return out
 
 
 def processes_for(log_ratios: np.ndarray, target: float = TARGET) -> float:
@@ -86,7 +172,7 @@ def call(low: float, high: float, equivalence: float | None = None) -> str:
     return "win" if low > 1 else "loss" if high < 1 else "tie"
 
 
-RATIO_COLUMNS = ["config", "backend", "estimate", "low", "high", "replicates", "processes_for_5pct"]
+RATIO_COLUMNS = ["config", "backend", "estimate", "low", "high", "replicates", "df", "processes_for_5pct"]
 
 
 def paired_ratios(rows: pd.DataFrame, numerator: pd.Series, denominator: pd.Series) -> pd.DataFrame:
@@ -96,10 +182,11 @@ def paired_ratios(rows: pd.DataFrame, numerator: pd.Series, denominator: pd.Seri
     return np.log(joined["a"] / joined["b"]).unstack("replicate")
 
 
-def ratio_table(rows: pd.DataFrame, pairs: list[tuple[str, str, str]], value: str = "median") -> pd.DataFrame:
+def ratio_table(rows: pd.DataFrame, pairs: list[tuple[str, str, str]], value: str = "median",
+                pilot: int | None = None) -> pd.DataFrame:  # fmt: skip
     """(label, numerator backend, denominator backend) -> one line per configuration where both
-    were timed: estimate, moderated interval (each label's cells of one task pool their variance),
-    replicates paired."""
+    were timed: estimate over every paired replicate, Stein's interval from the moderated pilot
+    variance (each label's cells of one task share a prior), replicates paired, its ν."""
     medians = rows.set_index(["backend", "config", "replicate"])[value]
     task_of = rows.groupby("config")["task"].first()
     out = []
@@ -107,29 +194,36 @@ def ratio_table(rows: pd.DataFrame, pairs: list[tuple[str, str, str]], value: st
         if top not in medians.index.get_level_values(0) or bottom not in medians.index.get_level_values(0):
             continue
         logs = paired_ratios(rows, medians.loc[top], medians.loc[bottom])
-        priors = prior_variances(logs, task_of.reindex(logs.index))
+        spread = moderated_variances(logs, task_of.reindex(logs.index), pilot)
         for config, values in logs.iterrows():
-            point, low, high = log_interval(values.to_numpy(), prior_variance=priors[config])
+            variance, df = spread.loc[config, "variance"], spread.loc[config, "df"]
+            point, low, high = stein_interval(values.to_numpy(), variance, df)
             out.append({"config": config, "backend": label, "estimate": point, "low": low, "high": high,
-                        "replicates": int(values.notna().sum()), "processes_for_5pct": processes_for(values.to_numpy())})  # fmt: skip
+                        "replicates": int(values.notna().sum()), "df": df,
+                        "processes_for_5pct": processes_for(values.to_numpy())})  # fmt: skip
     return pd.DataFrame(out, columns=RATIO_COLUMNS)
 
 
-def speedups(rows: pd.DataFrame, reference: str, equivalence: float | None = None) -> pd.DataFrame:
+def speedups(rows: pd.DataFrame, reference: str, equivalence: float | None = None,
+             pilot: int | None = None) -> pd.DataFrame:  # fmt: skip
     """Per (configuration, backend): speedup, low, high, call, replicates paired with the reference."""
     timed = rows[rows["backend"] != reference]["backend"].unique()
-    table = ratio_table(rows, [(b, reference, b) for b in timed]).rename(columns={"estimate": "speedup"})
+    table = ratio_table(rows, [(b, reference, b) for b in timed], pilot=pilot).rename(columns={"estimate": "speedup"})
     table["call"] = [call(lo, hi, equivalence) for lo, hi in zip(table["low"], table["high"])]
     ref = rows[rows["backend"] == reference].groupby("config").size()
     own = pd.DataFrame({"config": ref.index, "backend": reference, "speedup": 1.0, "low": 1.0, "high": 1.0,
-                        "replicates": ref.to_numpy(), "processes_for_5pct": np.nan, "call": "reference"})  # fmt: skip
+                        "replicates": ref.to_numpy(), "df": np.nan, "processes_for_5pct": np.nan,
+                        "call": "reference"})  # fmt: skip
     return pd.concat([table, own], ignore_index=True) if len(own) else table
 
 
-def geometric_headline(rows: pd.DataFrame, reference: str) -> pd.DataFrame:
+def geometric_headline(rows: pd.DataFrame, reference: str, pilot: int | None = None) -> pd.DataFrame:
     """Per (task, backend): the geometric mean of its speed-ups over the configurations both
-    timed in every replicate, with a t interval over the replicates (each replicate is one
-    process that timed the whole grid, so its geometric mean is one paired value)."""
+    timed in every pilot replicate, with a t interval over those replicates (each pilot replicate
+    is one process that timed the whole grid, so its geometric mean is one paired value; the
+    later replicates time only some rows)."""
+    if pilot is not None:
+        rows = rows[rows["replicate"] < pilot]
     medians = rows.set_index(["backend", "config", "replicate"])["median"]
     out = []
     for (task, backend), part in rows[rows["backend"] != reference].groupby(["task", "backend"]):
