@@ -29,18 +29,21 @@ from .plan import Case
 from .schema import Row, relative_error, tolerance
 from .session import BenchSession
 
-# After another library's row: at least 0.12 s of calls, past the 0.1 s that OpenBLAS's threads
-# spin after its call (a slow call passes it in its first call). After a row of the same library
-# one call refills the caches: its threads are the ones about to work.
+# After another library's row: calls until 0.12 s have passed since that library's last call,
+# past the 0.1 s that OpenBLAS's threads spin after it (a row's own first call, or a slow call,
+# often covers it). At least one call of the row's own before its timing: caches refilled.
 WARMUP_CALLS, WARMUP_SECONDS = 1, 0.12
 
 
-def warm_up(call, after_another_library: bool = True) -> int:
-    """WARMUP_CALLS calls, and WARMUP_SECONDS after another library's row: caches filled, and the
-    previous library's spinning threads gone quiet before timing starts. Returns the calls made."""
-    seconds = WARMUP_SECONDS if after_another_library else 0.0
-    calls, start = 0, time.perf_counter()
-    while calls < WARMUP_CALLS or time.perf_counter() - start < seconds:
+def warm_up(call, other_library_quiet_since: float | None = None, calls_made: int = 0) -> int:
+    """Calls until the row has made WARMUP_CALLS (``calls_made`` counts its first call, made just
+    before) and, after another library's row (``other_library_quiet_since``: the perf_counter
+    when that library's last call ended), WARMUP_SECONDS have passed since: caches filled and the
+    previous library's spinning threads quiet before timing starts. Returns the calls made here."""
+    calls = 0
+    while calls_made + calls < WARMUP_CALLS or (
+        other_library_quiet_since is not None and time.perf_counter() - other_library_quiet_since < WARMUP_SECONDS
+    ):
         call()
         calls += 1
     return calls
@@ -103,7 +106,7 @@ def traced_bytes(prepared: backends.Prepared) -> int | None:
 
 
 def time_row(benchmark, case: Case, bench: BenchSession, prepared: backends.Prepared, quick: bool,
-             phases: Phases, counts: tuple[int, int] | None = None) -> tuple[dict, tuple[int, int] | None]:  # fmt: skip
+             phases: Phases, counts: tuple[int, int] | None = None, calls_made: int = 0) -> tuple[dict, tuple[int, int] | None]:  # fmt: skip
     """Warm up, then time the call (pytest-benchmark's ``pedantic``, in blocks: the loop counts the
     first replicate calibrated, or calibrated now) and the forward pass alone with the same
     counts: the row's timing fields, the same in every sweep, and the loop counts used."""
@@ -111,8 +114,8 @@ def time_row(benchmark, case: Case, bench: BenchSession, prepared: backends.Prep
     budget = 0.002 if quick else bench.row_time  # --benchmark-max-time, or the grid's
     with phases("warm-up"):
         if not quick:
-            warm_up(prepared.run, after_another_library=bench.last_framework != case.backend.framework)
-        bench.last_framework = case.backend.framework
+            switched = bench.last_framework != case.backend.framework
+            warm_up(prepared.run, bench.last_call_end if switched else None, calls_made)
         if not quick:
             counts = counts or bench.calibration(case) or timing.calibrate(prepared.run, budget)
     benchmark.group = f"{config.task} {config.id}"
@@ -136,6 +139,7 @@ def time_row(benchmark, case: Case, bench: BenchSession, prepared: backends.Prep
             forward_s = float(np.median(timing.block_times(prepared.forward, *forward_counts)))
             fields.update(forward_s=forward_s, grad_over_forward=median / forward_s if median else None,
                           model_grad_over_forward=flops.model_grad_over_forward(config))  # fmt: skip
+    bench.last_framework, bench.last_call_end = case.backend.framework, time.perf_counter()
     return fields, counts
 
 
@@ -169,7 +173,7 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
         first_call_s = time.perf_counter() - start
     cost, values = prepared.to_numpy(result)  # converted now: out= buffers are refilled by later calls
     values = [(np.array(v), np.array(w)) for v, w in values]
-    timing_fields, counts = time_row(benchmark, case, bench, prepared, quick, phases)
+    timing_fields, counts = time_row(benchmark, case, bench, prepared, quick, phases, calls_made=1)
 
     assert all(v.dtype == np.dtype(config.dtype) for layer in values for v in layer), "dtype changed"
     error, bound = relative_error(values, bench.reference(config)), tolerance(config.task, config.dtype)
@@ -188,7 +192,7 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
             if config.task == "gradient":
                 row.floor_s, row.floor_source = flops.floor_seconds(config, 0.005 if quick else 0.01)
             row.peak_gflops, row.peak_source = flops.peak_gflops(config.dtype, 256 if quick else bench.grid.peak_size)
-        bench.last_framework = None  # the floor and the peak ran NumPy's and torch's products
+        bench.last_framework, bench.last_call_end = "numpy", time.perf_counter()  # the floor and peak ran products
     if isolated is not None:
         row.isolated_median_s, row.isolated_rss_peak_bytes, row.isolated_options = isolated
     if bench.sweeps > 1:

@@ -20,6 +20,7 @@ import json
 import os
 import random
 import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -365,8 +366,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     results = session.config.getoption("results_dir")
     os.rename(staging, results / run_id)  # atomic; refuses to replace an existing run
     bench.saved = results / run_id
+    started = time.perf_counter()
     try:
         report.write_report(bench.saved)
+        report.record_report_time(bench.saved, time.perf_counter() - started)
     except Exception as exc:  # any failure: the run is saved, say how to rebuild its report
         bench.report_error = f"{type(exc).__name__}: {exc}"
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

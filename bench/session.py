@@ -59,6 +59,7 @@ class BenchSession:
     current: ConfigData | None = None
     kept: dict = field(default_factory=dict)  # Case.row_id -> its prepared backend, until its last sweep
     last_framework: str | None = None  # whose library ran the previous row (measure.warm_up)
+    last_call_end: float | None = None  # perf_counter when that row's last call ended
     saved: Path | None = None  # the run folder, once the measurements are in place
     report_error: str | None = None  # the report failed: the run keeps its measurements
 

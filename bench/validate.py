@@ -91,7 +91,7 @@ def validate(run: Path, pattern: str, names: list[str], repeats: int, budget: fl
         for _ in range(repeats):  # interleaved, as the suite interleaves backends
             times = {}
             for b in (reference, chosen):
-                measure.warm_up(prepared[b.name].run)
+                measure.warm_up(prepared[b.name].run, time.perf_counter())  # after the other library
                 times[b.name] = own_timer_seconds(b.framework, prepared[b.name].run, budget)
             logs.append(math.log(times[reference.name] / times[chosen.name]))
         point, low, high = log_interval(np.array(logs))
@@ -128,7 +128,7 @@ def switch_ratio(width: int = 1024, calls: int = 3, repeats: int = 5) -> float:
     after = []
     for _ in range(repeats):
         numpy_run()  # the previous library's heavy call: its threads now spin
-        measure.warm_up(torch_run)
+        measure.warm_up(torch_run, time.perf_counter())
         after += timed_calls(calls)
     return float(np.median(after)) / steady
 

@@ -34,6 +34,7 @@ from .training import section_training
 
 SECTIONS = [
     sections.section_machine,
+    sections.section_time_account,
     sections.section_headline,
     sections.section_tally,
     sections.section_outcomes,
@@ -105,6 +106,21 @@ def write_report(source: Path, out: Path | None = None, equivalence: float | Non
     write_atomic(out / "summary.md", summary_markdown(ctx, plots))
     write_atomic(out / "index.html", page(ctx, plots))
     return out
+
+
+def record_report_time(run_dir: Path, seconds: float) -> None:
+    """The report's own time, known only once it is written: into the run's account (so a rebuilt
+    report shows it) and into the summary and page in place of the pending note."""
+    run_dir = Path(run_dir)
+    data = json.loads((run_dir / "benchmarks.json").read_text())
+    account = data["machine_info"].get("autograd_bench", {}).get("time_account")
+    if not account:
+        return
+    account["report"] = round(seconds, 2)
+    write_atomic(run_dir / "benchmarks.json", json.dumps(data))
+    for name in ("summary.md", "index.html"):
+        text = (run_dir / name).read_text().replace(sections.REPORT_PENDING, f"{seconds:.1f} s")
+        write_atomic(run_dir / name, text)
 
 
 def headline(ctx: Context) -> str:

@@ -15,7 +15,7 @@ import pandas as pd
 from .context import Context
 from .plots import PLOTS
 from .ratios import autograd_tax, golden_ratios, grad_over_forward
-from .sections import speedup_cell
+from .sections import replicates_line, speedup_cell, time_account
 from .stats import fmt_speedup, geometric_headline, tally
 from .tables import fmt_time
 
@@ -126,8 +126,7 @@ def page(ctx: Context, plots: list[str]) -> str:
     facts = pd.DataFrame(
         [("run", bench.get("run_id")), ("date (UTC)", ctx.run.get("datetime")), ("commit", (ctx.run.get("commit_info") or {}).get("id")),
          ("machine", machine_line(bench)), ("grid", bench.get("grid")),
-         ("replicates", f"{bench.get('replicates')} worker processes, {bench.get('sweeps', 1)} sweep(s) each, a row "
-                        f"keeping its fastest (order seed {bench.get('order_seed')})"),
+         ("replicates", replicates_line(bench)),
          ("threads", policy.get("threads")), ("allocator", policy.get("malloc")),
          ("BLAS", "; ".join(f"{b.get('internal_api')} {b.get('version')} {b.get('architecture')}" for b in policy.get("blas", []))),
          ("versions", ", ".join(f"{k} {v}" for k, v in bench.get("versions", {}).items() if v))],
@@ -171,6 +170,9 @@ def page(ctx: Context, plots: list[str]) -> str:
     train = ctx.task("train")
     if not train.empty:
         parts += ["<h2>Training: time per SGD step</h2>", _down(train, "per_step_s", fmt_time)]
+    account = time_account(bench)
+    if not account.empty:
+        parts += ["<h2>Where the run's time went</h2>", _table(account.set_index("part"))]
     parts += [
         "<h2>Plots</h2>",
         *(f"<h3>{html.escape(PLOTS[key][1])}</h3>{_image(PLOTS[key][0])}" for key in plots),

@@ -18,10 +18,48 @@ from .tables import fmt_bytes, fmt_time, markdown, per_panel, pivot, pivot_secti
 HEADLINE_WIDTHS, HEADLINE_DEPTH = (16, 256, 1024), 4
 
 
-def _sweeps(sweeps: int) -> str:
-    if sweeps == 1:
-        return "once"
-    return f"in {sweeps} sweeps tens of seconds apart, keeping each row's fastest sweep"
+REPORT_PENDING = "(written after this report: see benchmarks.json)"
+
+
+def replicates_line(bench: dict) -> str:
+    """How the run replicated: the pilot, the second stage, sweeps, order seed, budget."""
+    pilot = bench.get("pilot_replicates") or bench.get("replicates", "–")
+    sweeps = bench.get("sweeps", 1)
+    each = "once" if sweeps == 1 else f"in {sweeps} sweeps tens of seconds apart, each block keeping one sweep for all its rows"
+    text = (f"a pilot of {pilot} worker processes, one after another, each timing every row {each}, in its own "
+            f"shuffled order (seed {bench.get('order_seed', '–')})")  # fmt: skip
+    stage = bench.get("second_stage") or {}
+    if stage:
+        text += (f"; then {bench.get('replicates', pilot)} replicates in all for the cells that needed them (Stein's "
+                 f"second stage, aiming at ±{stage.get('aim_half_width', float('nan')):.0%} within a budget of "
+                 f"{bench.get('budget_s', '–'):g} s{'; ' + stage['stopped'] if stage.get('stopped') else ''})")  # fmt: skip
+    return text
+
+
+def time_account(bench: dict) -> pd.DataFrame:
+    """Where the run's wall time went, part by part, with each part's share."""
+    account = {k: v for k, v in (bench.get("time_account") or {}).items() if not isinstance(v, dict)}
+    if not account:
+        return pd.DataFrame()
+    report = account.pop("report", 0.0)
+    total = sum(account.values())
+    rows = [(part, f"{seconds:.1f} s", f"{seconds / total:.0%}" if total else "–") for part, seconds in account.items()]
+    rows += [("benchmarking, in all", f"{total:.1f} s", "100%"), ("report", f"{report:.1f} s" if report else REPORT_PENDING, "")]
+    return pd.DataFrame(rows, columns=["part", "seconds", "share"])
+
+
+def section_time_account(ctx: Context) -> str:
+    table = time_account(ctx.bench)
+    if table.empty:
+        return ""
+    per = (ctx.bench.get("time_account") or {}).get("per replicate") or {}
+    walls = ", ".join(f"{int(r) + 1}: {sum(p.values()):.0f} s" for r, p in per.items())
+    return "\n".join(["## Where the run's time went", "",
+                      "From the workers' own records: start-up and imports (the interpreter, pytest, each framework's "
+                      "runtime), preparing and compiling each row (the first replicate compiles cold; the later ones "
+                      "load the compile caches), warm-up, the timed calls themselves, memory, floor and peak (once per "
+                      "configuration), and the report.", "", markdown(table, index=False), "",
+                      f"Worker seconds per replicate: {walls}." if walls else "", ""])  # fmt: skip
 
 
 def speedup_cell(ctx: Context, backend: str, point: float, low: float, high: float) -> str:
@@ -45,10 +83,8 @@ def section_machine(ctx: Context) -> str:
              ("commit", f"{commit.get('id', '–')[:12]}{' (uncommitted changes)' if commit.get('dirty') else ''} on {commit.get('branch', '–')}"),
              ("machine", machine_line(bench)),
              ("grid", f"{bench.get('grid', '–')}{', shard ' + '/'.join(map(str, bench['shard'])) if bench.get('shard') else ''}"),
-             ("replicates", f"{bench.get('replicates', '–')} worker processes, one after another, each timing every row "
-                            f"{_sweeps(bench.get('sweeps', 1))} in its own shuffled order (seed {bench.get('order_seed', '–')}); "
-                            f"{bench.get('row_time_s', '–')} s of timing per row and sweep, --row-timeout "
-                            f"{bench.get('row_timeout_s', '–')} s"),
+             ("replicates", f"{replicates_line(bench)}; {bench.get('row_time_s', '–')} s of timing per row and sweep, "
+                            f"--row-timeout {bench.get('row_timeout_s', '–')} s"),
              ("backends", ", ".join(bench.get("backends", []))),
              ("threads", f"{policy.get('threads', '–')} per library, CPU affinity {policy.get('cpu_affinity', '–')}"),
              ("BLAS", blas or "–"), ("allocator", policy.get("malloc") or "–"),
