@@ -1,12 +1,14 @@
 """Benchmark configurations, the named grids that ``--grid`` chooses, and the data of a row.
 
 A configuration is everything a row's numbers depend on except the backend and the replicate: the
-task (``gradient``: cost and all gradients; ``train``: SGD steps), the network, the dtype, the
+task (``gradient``: cost and all gradients; ``train``: SGD steps; ``per-sample``: every sample's
+gradient; ``clipped``: DP-SGD's clipped mean gradient without noise), the network, the dtype, the
 activation and, for training, the steps and the mini-batch size.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -21,7 +23,7 @@ SEED_SAMPLES, SEED_LR, SEED_CLIP = demo.SAMPLES, demo.LR, demo.CLIP
 
 @dataclass(frozen=True)
 class Config:
-    task: str  # "gradient" or "train"
+    task: str  # "gradient", "train", "per-sample" or "clipped"
     dtype: str
     sizes: tuple[int, ...]  # [l0, l1, ..., lL]
     batch: int  # samples d in x
@@ -48,6 +50,8 @@ class Config:
         base = f"{net}-d{self.batch}-{self.dtype}-{self.activation}"
         if self.task == "gradient":
             return base
+        if self.task in PER_SAMPLE_PREFIX:
+            return f"{PER_SAMPLE_PREFIX[self.task]}-{base}"
         return f"train-{base}-b{self.batch_size or 'full'}-s{self.steps}"
 
     @property
@@ -57,6 +61,9 @@ class Config:
     @property
     def clip(self) -> float:
         return SEED_CLIP
+
+
+PER_SAMPLE_PREFIX = {"per-sample": "ps", "clipped": "clip"}
 
 
 def square(task: str, dtype: str, width: int, depth: int, batch: int, **kwargs) -> Config:
@@ -78,6 +85,8 @@ class Grid:
     budget_s: float  # default --budget: wall time of the benchmarking, the pilot and the second stage
     precision: float  # default --precision: the half-width the second stage aims for in every cell
     max_replicates: int  # replicates a cell may get in all
+    per_sample_widths: tuple[int, ...] = ()  # per-sample and clipped: square networks of depth 4, batch 64
+    per_sample_batches: tuple[int, ...] = ()  # and a batch sweep at width 256 (the loops' linear growth)
     dtypes: tuple[str, ...] = ("float64", "float32")
 
     def configs(self, activation: str = "tanh") -> list[Config]:
@@ -95,7 +104,15 @@ class Grid:
             for dtype in self.dtypes
             for width in self.train_widths
         ]
-        return gradient + train
+        per_sample = [
+            square(task, dtype, width, 4, batch, activation=activation)
+            for task in PER_SAMPLE_PREFIX
+            for dtype in self.dtypes
+            for width, batch in dict.fromkeys(
+                [(w, 64) for w in self.per_sample_widths] + [(256, b) for b in self.per_sample_batches]
+            )
+        ]
+        return gradient + train + per_sample
 
 
 GRIDS = {
@@ -122,6 +139,16 @@ class Problem:
     params: list[tuple[np.ndarray, np.ndarray]]
     x: np.ndarray
     t: np.ndarray
+
+    @functools.cached_property
+    def max_norm(self) -> float:
+        """DP-SGD's clipping norm C for the clipped task: the median of the samples' gradient norms
+        (float64 reference), so that about half the samples are clipped; the same for every backend."""
+        from reference_impl.per_sample import per_sample_norms
+
+        p = upcast(self)
+        _, grads = ri.per_sample_gradients(p.params, p.x, p.t, activation=self.config.activation)
+        return float(np.median(per_sample_norms(grads)))
 
     def indices(self) -> np.ndarray | None:
         """The training batches: the reference's sample stream, (steps, b), or None (full batch)."""

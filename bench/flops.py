@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -45,6 +46,9 @@ def gemm_shapes(config: Config, forward_only: bool = False) -> list[tuple[int, i
 def pass_flops(config: Config, forward_only: bool = False) -> int:
     """FLOPs of one pass; a training row runs ``steps`` of them."""
     flops = sum(2 * m * k * n for m, k, n, *_ in gemm_shapes(config, forward_only))
+    if config.task == "per-sample" and not forward_only:  # every sample's outer products: d x P multiplications
+        sizes = config.sizes
+        flops += config.batch * sum(a * b for a, b in itertools.pairwise(sizes))
     return flops * (config.steps if config.task == "train" else 1)
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TASKS = ("gradient", "train")
+TASKS = ("gradient", "train", "per-sample", "clipped")
+PER_SAMPLE = ("per-sample", "clipped")  # every sample's gradient; DP-SGD's clipped mean gradient (no noise)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ FRAMEWORKS: dict[str, FrameworkInfo] = {
         FrameworkInfo("tensorflow", "bench.frameworks.tensorflow_mlp", "tensorflow", "tensorflow"),
         FrameworkInfo("autograd", "bench.frameworks.autograd_mlp", "autograd", "autograd"),
         FrameworkInfo("numba", "bench.frameworks.numba_mlp", "numba", "numba"),
+        FrameworkInfo("opacus", "bench.frameworks.opacus_mlp", "opacus", "opacus"),
+        FrameworkInfo("backpack", "bench.frameworks.backpack_mlp", "backpack", "backpack"),
     )
 }
 
@@ -45,13 +48,14 @@ class Entry:
     framework: str  # a key of FRAMEWORKS
     form: str  # which of the framework's forms (its mirror module's FORMS)
     method: str  # how the gradient is obtained, in words
-    tasks: tuple[str, ...] = TASKS
+    tasks: tuple[str, ...] = ("gradient", "train")
     reference: bool = False  # the one every other backend is compared with
     eager: str | None = None  # the eager backend this compiled one replaces (compile break-even)
     manual: str | None = None  # the same framework without autodiff (the autograd tax)
     max_width: int | None = None  # beyond it too slow to be worth timing (op-by-op dispatch)
     opt_in: bool = False  # run only when named in --backends (or on the full grid)
     golden: bool = False  # the compiled hand-derived pass every time is set against (× golden)
+    loop: str | None = None  # per-sample: the same framework's loop over samples (× loop)
 
     def skip_reason(self, task: str, width: int) -> str | None:
         if task not in self.tasks:
@@ -69,41 +73,57 @@ class Entry:
     def facts(self) -> dict:
         """What a run records of the entry, so that its report never needs today's registry."""
         return {"framework": self.framework, "method": self.method, "reference": self.reference,
-                "eager": self.eager, "manual": self.manual, "golden": self.golden}  # fmt: skip
+                "eager": self.eager, "manual": self.manual, "golden": self.golden, "loop": self.loop}  # fmt: skip
 
 
 GRADIENT = ("gradient",)
 TRAIN = ("train",)
 
+ALL = ("gradient", "train", *PER_SAMPLE)
+
 REGISTRY: dict[str, Entry] = {
     e.name: e
     for e in (
         Entry("numpy-hadamard", "numpy", "hadamard", "matrix calculus, Hadamard product (reference_impl)",
-              reference=True),
-        Entry("numpy-diag", "numpy", "diag", "matrix calculus, explicit diagonal Jacobians (reference_impl)"),
+              tasks=ALL, reference=True),
+        Entry("numpy-diag", "numpy", "diag", "matrix calculus, explicit diagonal Jacobians (reference_impl)", tasks=ALL),
         Entry("numba-manual", "numba", "manual", "the seed's equations compiled by numba (@njit), no framework",
               golden=True),
+        # Per-sample: a Python loop over samples, value_and_grad of one sample each.
         Entry("autograd", "autograd", "autodiff", "HIPS autograd: a tape over NumPy's own kernels",
-              manual="numpy-hadamard"),
-        Entry("torch", "torch", "autodiff", "eager autograd", manual="torch-manual"),
-        Entry("torch-manual", "torch", "manual", "the seed's equations in torch ops, eager, no autograd"),
+              tasks=ALL, manual="numpy-hadamard"),
+        # Per-sample: a Python loop over samples, torch.autograd.grad of one sample each (the baseline quoted).
+        Entry("torch", "torch", "autodiff", "eager autograd", tasks=ALL, manual="torch-manual"),
+        Entry("torch-manual", "torch", "manual", "the seed's equations in torch ops, eager, no autograd", tasks=ALL),
         # Gradient only: its training rows (the seed's 200 steps, 0.27 s a call) took 15 s of each default replicate.
-        Entry("torch-func", "torch", "func", "torch.func.grad_and_value, eager", tasks=GRADIENT, manual="torch-manual"),
+        # Per-sample: torch.func.vmap of grad_and_value of one sample.
+        Entry("torch-func", "torch", "func", "torch.func.grad_and_value, eager", tasks=("gradient", *PER_SAMPLE),
+              manual="torch-manual", loop="torch"),
         Entry("torch-compile", "torch", "compile", "torch.compile of torch.func.grad_and_value (inductor)",
               eager="torch", opt_in=True),
+        Entry("opacus", "opacus", "hooks", "Opacus GradSampleModule hooks (per-sample); its ghost-clipping norms, two "
+              "backward passes (clipped)", tasks=PER_SAMPLE, loop="torch"),
+        Entry("backpack", "backpack", "batchgrad", "BackPACK BatchGrad (per-sample); BatchL2Grad norms and a second "
+              "backward pass (clipped)", tasks=PER_SAMPLE, loop="torch"),
+        # Per-sample: jax.jit of jax.vmap of value_and_grad of one sample.
         Entry("jax", "jax", "autodiff", "jax.jit of jax.value_and_grad (training: one jitted step per iteration)",
-              eager="jax-eager", manual="jax-manual"),
-        Entry("jax-manual", "jax", "manual", "the seed's equations in jax.numpy, jit, no jax.grad"),
+              tasks=ALL, eager="jax-eager", manual="jax-manual", loop="jax-loop"),
+        Entry("jax-manual", "jax", "manual", "the seed's equations in jax.numpy, jit, no jax.grad", tasks=ALL),
         Entry("jax-eager", "jax", "eager", "jax.value_and_grad op by op, no jit", tasks=GRADIENT, max_width=256),
+        Entry("jax-loop", "jax", "loop", "a Python loop over samples of a jitted value_and_grad of one sample",
+              tasks=PER_SAMPLE),
         Entry("jax-scan", "jax", "scan", "the whole SGD loop in one jitted lax.scan", tasks=TRAIN, eager="jax"),
+        # Per-sample: tf.vectorized_map of one sample's GradientTape, under tf.function with XLA.
         Entry("tensorflow", "tensorflow", "autodiff", "tf.function(jit_compile=True) of a GradientTape (XLA)",
-              eager="tensorflow-eager", manual="tensorflow-manual"),
+              tasks=ALL, eager="tensorflow-eager", manual="tensorflow-manual", loop="tensorflow-loop"),
         # Gradient only, as jax-eager: its training rows (1 s a call) took a fifth of the default grid's time.
         Entry("tensorflow-eager", "tensorflow", "eager", "GradientTape op by op, no tf.function", tasks=GRADIENT,
               max_width=256),
         Entry("tensorflow-manual", "tensorflow", "manual", "the seed's equations in TF ops, tf.function with XLA"),
-        Entry("tensorflow-loop", "tensorflow", "loop", "the whole SGD loop in one tf.function with XLA",
-              tasks=TRAIN, eager="tensorflow"),
+        # Training: the whole SGD loop compiled; per-sample: a Python loop over samples of one sample's tf.function.
+        Entry("tensorflow-loop", "tensorflow", "loop", "the whole SGD loop in one tf.function with XLA (training); "
+              "a Python loop over samples of one sample's compiled gradient (per-sample)",
+              tasks=(*TRAIN, *PER_SAMPLE), eager="tensorflow"),
     )
 }  # fmt: skip
 REFERENCE = next(e.name for e in REGISTRY.values() if e.reference)

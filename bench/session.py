@@ -115,6 +115,11 @@ class BenchSession:
             p = upcast(data.problem)
             if config.task == "gradient":
                 data.reference = ri.gradients(p.params, p.x, p.t, activation=config.activation)[1]
+            elif config.task == "per-sample":
+                data.reference = ri.per_sample_gradients(p.params, p.x, p.t, activation=config.activation)[1]
+            elif config.task == "clipped":
+                data.reference = ri.clipped_gradients(p.params, p.x, p.t, max_norm=data.problem.max_norm,
+                                                      activation=config.activation)[1]  # fmt: skip
             else:
                 data.reference = ri.train(p.params, p.x, p.t, steps=config.steps, lr=config.lr, clip=config.clip,
                                           activation=config.activation, batch_size=config.batch_size)[0]  # fmt: skip

@@ -11,6 +11,7 @@ import os
 import pytest
 
 from bench import frameworks
+from bench.registry import REGISTRY
 
 
 def required_frameworks() -> set[str]:
@@ -26,7 +27,12 @@ def load_framework(name: str):
         pytest.skip(str(exc))
 
 
-@pytest.fixture(params=sorted(set(frameworks.FRAMEWORKS) - {"numpy"}))  # numpy is the reference itself
+# numpy is the reference itself; Opacus and BackPACK compute per-sample gradients only (their batch
+# gradient is torch's own, cross-checked as torch)
+BATCH_FRAMEWORKS = sorted({b.framework for b in REGISTRY.values() if "gradient" in b.tasks} - {"numpy"})
+
+
+@pytest.fixture(params=BATCH_FRAMEWORKS)
 def framework(request):
-    """Each framework's mirror module but the reference's own (bench.frameworks.torch_mlp, jax_mlp, ...)."""
+    """Each framework's mirror module with a batch gradient of its own (bench.frameworks.torch_mlp, jax_mlp, ...)."""
     return load_framework(request.param)

@@ -10,6 +10,7 @@ import reference_impl as ri
 from bench import backends, flops, frameworks
 from bench.config import GRIDS, Config, make_problem, square
 from bench.plan import SWEEP_LAG, parse_shard, plan
+from bench.registry import TASKS
 from bench.runner import allocate, combine_sweeps, rows_for
 from bench.schema import relative_error, tolerance
 
@@ -148,7 +149,7 @@ def test_grids_are_the_promised_ones():
 
 
 @pytest.mark.parametrize("name", [n for n, b in backends.REGISTRY.items() if not b.opt_in])
-@pytest.mark.parametrize("task", ["gradient", "train"])
+@pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_every_backend_computes_the_reference(name, task, dtype):
     backend = backends.REGISTRY[name]
@@ -162,6 +163,16 @@ def test_every_backend_computes_the_reference(name, task, dtype):
     if task == "gradient":
         expected_cost, expected = ri.gradients(problem.params, problem.x, problem.t)
         assert float(prepared.forward()) == pytest.approx(expected_cost, rel=tolerance(task, dtype))
+    elif task == "per-sample":  # against the reference and against a loop of its one-sample ri.gradients
+        costs, expected = ri.per_sample_gradients(problem.params, problem.x, problem.t)
+        expected_cost = float(costs.mean())
+        for i in (0, config.batch - 1):
+            one = ri.gradients(problem.params, problem.x[:, i : i + 1], problem.t[:, i : i + 1])[1]
+            assert relative_error([(dW[i], db[i]) for dW, db in values], one) <= tolerance(task, dtype)
+    elif task == "clipped":  # the clipped mean; about half the samples are clipped at the problem's max_norm
+        expected_cost, expected = ri.clipped_gradients(problem.params, problem.x, problem.t, problem.max_norm)
+        control = ri.clipped_gradients(problem.params, problem.x, problem.t, problem.max_norm, materialize=True)[1]
+        assert relative_error(values, control) <= tolerance(task, dtype)
     else:
         expected, history = ri.train(problem.params, problem.x, problem.t, steps=5, lr=config.lr, clip=config.clip)
         expected_cost = history[-1]

@@ -55,9 +55,29 @@ def prepare(task, form, problem, options) -> Prepared:
         indices = problem.indices()
         return Prepared(lambda: step(params, problem.x, problem.t, c.steps, indices), _trained)
     f = _value_and_grad(names)
+    if task in ("per-sample", "clipped"):  # a Python loop over samples: one tape per sample
+        columns = [(problem.x[:, i : i + 1], problem.t[:, i : i + 1]) for i in range(c.batch)]
+        max_norm = problem.max_norm if task == "clipped" else None
+
+        def loop():
+            results = [f(params, xi, ti) for xi, ti in columns]
+            costs = np.array([cost_ for cost_, _ in results])
+            grads = [tuple(np.stack([g[k][j] for _, g in results]) for j in range(2)) for k in range(len(params))]
+            return (costs, grads) if max_norm is None else _clipped_of(costs, grads, max_norm)
+
+        return Prepared(loop, lambda r: (float(np.mean(r[0])), as_float_arrays(r[1])))
     return Prepared(
         lambda: f(params, problem.x, problem.t), _to_numpy, lambda: cost(params, problem.x, problem.t, names)
     )
+
+
+def _clipped_of(costs, grads, max_norm):
+    """The clipped mean from the loop's per-sample gradients (NumPy: autograd has no more to add)."""
+    d = len(costs)
+    norms = np.sqrt(sum(np.sum(g.reshape(d, -1) ** 2, axis=1) for layer in grads for g in layer))
+    with np.errstate(divide="ignore"):
+        weights = (np.minimum(max_norm / norms, 1.0) / d).astype(costs.dtype)
+    return costs, [tuple(np.tensordot(weights, g, axes=1) for g in layer) for layer in grads]
 
 
 def _sgd(names, lr, clip):

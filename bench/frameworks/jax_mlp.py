@@ -102,11 +102,99 @@ def sgd_step(names, lr, clip, manual):
 
 
 FORMS = {
-    "autodiff": "jax.jit of jax.value_and_grad (training: one jitted step per iteration)",
+    "autodiff": "jax.jit of jax.value_and_grad (training: one jitted step per iteration; per-sample: jit of vmap)",
     "manual": "the seed's equations in jax.numpy, jitted, no jax.grad",
     "eager": "jax.value_and_grad op by op, no jit",
     "scan": "the whole SGD loop in one jitted lax.scan",
+    "loop": "per-sample: a Python loop over samples of a jitted value_and_grad of one sample",
 }
+
+
+# Per-sample gradients and DP-SGD's clipped mean (tasks "per-sample" and "clipped"). Sample i's
+# cost is 1/2 ||y_i - t_i||^2, the seed's cost at d = 1.
+
+
+def sample_value_and_grad(names):
+    """(params, x_i, t_i) of one sample (vectors) -> (C_i, its gradients)."""
+    one = jax.value_and_grad(functools.partial(cost, names=names))
+    return lambda params, xi, ti: one(params, xi[:, None], ti[:, None])
+
+
+def manual_per_sample(params, x, t, names):
+    """The seed's equations with each sample's own base case; (2) and (3) one term per sample."""
+    y = [x]
+    for (W, b), name in zip(params, names):
+        y.append(ACTIVATIONS[name][0](W @ y[-1] + b[:, None]))
+    dC_dy_T = y[-1] - t  # no 1/d: each sample's own cost
+    costs = 0.5 * jnp.sum(dC_dy_T * dC_dy_T, axis=0)
+    layers = []
+    for k in range(len(params), 0, -1):
+        delta = dC_dy_T * ACTIVATIONS[names[k - 1]][1](y[k])
+        layers.append((k, delta, y[k - 1]))
+        if k > 1:
+            dC_dy_T = params[k - 1][0].T @ delta  # (1)
+    return costs, layers[::-1]
+
+
+def clip_weights(norms, max_norm, d):
+    """s_i / d with s_i = min(1, C / ||g_i||) (a zero gradient keeps 1)."""
+    return jnp.minimum(max_norm / norms, 1.0).astype(norms.dtype) / d
+
+
+def per_sample_program(form, names, max_norm=None):
+    """(params, x, t) -> (costs, per-sample grads) or, with ``max_norm``, (cost, clipped mean grads)."""
+    if form == "manual":
+        def per_sample(params, x, t):
+            costs, layers = manual_per_sample(params, x, t, names)
+            return costs, [(delta.T[:, :, None] * y_prev.T[:, None, :], delta.T) for _, delta, y_prev in layers]
+
+        def clipped(params, x, t):  # ghost norms: ||delta_i|| ||y_i||, one weighted product per layer
+            costs, layers = manual_per_sample(params, x, t, names)
+            squares = sum(jnp.sum(delta * delta, 0) * (jnp.sum(y_prev * y_prev, 0) + 1) for _, delta, y_prev in layers)
+            weights = clip_weights(jnp.sqrt(squares), max_norm, x.shape[1])
+            return jnp.mean(costs), [((delta * weights) @ y_prev.T, (delta * weights).sum(1)) for _, delta, y_prev in layers]
+    else:
+        def per_sample(params, x, t):
+            costs, grads = jax.vmap(sample_value_and_grad(names), in_axes=(None, 1, 1))(params, x, t)
+            return costs, grads
+
+        def clipped(params, x, t):
+            return _clipped_of(per_sample(params, x, t), max_norm)
+
+    return per_sample if max_norm is None else clipped
+
+
+def _prepare_per_sample(task, form, args, problem, names) -> Prepared:
+    params, x, t = args
+    max_norm = problem.max_norm if task == "clipped" else None
+    convert = per_sample_to_numpy if task == "per-sample" else to_numpy
+    if form == "loop":  # one sample's compiled gradient, called per sample from Python
+        one, compile_s = timed(lambda: compile_ahead(sample_value_and_grad(names), params, x[:, 0], t[:, 0]))
+        columns = [(x[:, i], t[:, i]) for i in range(x.shape[1])]  # on the device before timing
+        gather = jax.jit(lambda results: (jnp.stack([c for c, _ in results]),
+                                          jax.tree.map(lambda *g: jnp.stack(g), *[g for _, g in results])))  # fmt: skip
+        finish = (lambda r: r) if max_norm is None else jax.jit(lambda r: _clipped_of(r, max_norm))
+
+        def loop():
+            return jax.block_until_ready(finish(gather([one(params, xi, ti) for xi, ti in columns])))
+
+        return Prepared(loop, convert, compile_s=compile_s)
+    program, compile_s = timed(lambda: compile_ahead(per_sample_program(form, names, max_norm), *args))
+    return Prepared(lambda: jax.block_until_ready(program(*args)), convert, compile_s=compile_s,
+                    compiled_bytes=compiled_bytes(program))  # fmt: skip
+
+
+def _clipped_of(result, max_norm):
+    costs, grads = result
+    flat = jax.tree.leaves(grads)
+    norms = jnp.sqrt(sum(jnp.sum(g.reshape(g.shape[0], -1) ** 2, axis=1) for g in flat))
+    weights = clip_weights(norms, max_norm, costs.shape[0])
+    return jnp.mean(costs), jax.tree.map(lambda g: jnp.tensordot(weights, g, axes=1), grads)
+
+
+def per_sample_to_numpy(result):
+    costs, grads = result
+    return float(np.mean(np.asarray(costs))), as_float_arrays(grads)
 
 
 def compiled_bytes(program) -> int | None:
@@ -125,6 +213,8 @@ def prepare(task, form, problem, options) -> Prepared:
     args = to_device(problem.params, problem.x, problem.t)
     if task == "train":
         return _prepare_train(form, args, c, names, problem.indices())
+    if task in ("per-sample", "clipped"):
+        return _prepare_per_sample(task, form, args, problem, names)
     f = value_and_grad(names, manual=form == "manual")
     forward = functools.partial(cost, names=names)
     if form == "eager":

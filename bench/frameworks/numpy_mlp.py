@@ -46,7 +46,27 @@ def prepare(task: str, form: str, problem, options: Mapping) -> Prepared:
 
         return Prepared(train, lambda result: (float(result[-1]), state.params()), traced_call=cold_train)
 
+    if task == "per-sample":
+        samples = [(np.empty((c.batch, *W.shape), W.dtype), np.empty((c.batch, *b.shape), b.dtype)) for W, b in params]
+        _refuse_over_budget(params, c.batch, form, budget)
+
+        def per_sample():
+            return ri.per_sample_gradients(params, x, t, c.activation, form, out=samples, memory_budget=budget)
+
+        return Prepared(per_sample, lambda result: (float(result[0].mean()), result[1]))
     out = [(np.empty_like(W), np.empty_like(b)) for W, b in params]  # reused, as a hot loop does
+    if task == "clipped":
+        _refuse_over_budget(params, c.batch, form, budget)
+        max_norm = problem.max_norm
+
+        def clipped():
+            return ri.clipped_gradients(params, x, t, max_norm, c.activation, form, out=out, memory_budget=budget)
+
+        def cold_clipped():
+            clear()
+            return ri.clipped_gradients(params, x, t, max_norm, c.activation, form, memory_budget=budget)
+
+        return Prepared(clipped, lambda result: result, traced_call=cold_clipped)
     activations = check_activations(c.activation, len(params))
     sizes = (x.shape[0], *(W.shape[0] for W, _ in params))
 

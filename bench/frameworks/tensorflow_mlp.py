@@ -29,7 +29,8 @@ FORMS = {
     "autodiff": "tf.function(jit_compile=True) of a GradientTape (training: one compiled step per iteration)",
     "eager": "GradientTape op by op, no tf.function",
     "manual": "the seed's equations in TF ops, tf.function(jit_compile=True), no tape",
-    "loop": "the whole SGD loop in one tf.function(jit_compile=True)",
+    "loop": "the whole SGD loop in one tf.function(jit_compile=True); per-sample: a Python loop over samples of "
+    "one sample's compiled gradient",
 }
 
 
@@ -100,6 +101,52 @@ def _compiled(f, form):
     return f if form == "eager" else tf.function(f, jit_compile=True)
 
 
+# Per-sample gradients and DP-SGD's clipped mean (tasks "per-sample" and "clipped"): autodiff is
+# tf.vectorized_map of one sample's GradientTape under tf.function with XLA; loop calls one
+# sample's compiled gradient from Python. Sample i's cost is 1/2 ||y_i - t_i||^2.
+
+
+def _clipped_of(costs, grads, max_norm):
+    """The clipped mean 1/d sum_i min(1, C / ||g_i||) g_i from the per-sample gradients."""
+    d = tf.shape(costs)[0]
+    flat = [g for layer in grads for g in layer]
+    norms = tf.sqrt(tf.add_n([tf.reduce_sum(tf.reshape(g, (d, -1)) ** 2, axis=1) for g in flat]))
+    weights = tf.minimum(max_norm / norms, 1.0) / tf.cast(d, norms.dtype)
+    return tf.reduce_mean(costs), [tuple(tf.tensordot(weights, g, axes=1) for g in layer) for layer in grads]
+
+
+def _prepare_per_sample(task, form, params, x, t, problem, names) -> Prepared:
+    one = value_and_grad(names)
+    max_norm = problem.max_norm if task == "clipped" else None
+    convert = per_sample_to_numpy if task == "per-sample" else to_numpy
+    if form == "loop":
+        sample = tf.function(lambda xi, ti: one(params, xi, ti), jit_compile=True)
+        columns = [(x[:, i : i + 1], t[:, i : i + 1]) for i in range(x.shape[1])]  # sliced before timing
+        compile_s = timed(lambda: sample(*columns[0]))[1]
+
+        def loop():
+            results = [sample(xi, ti) for xi, ti in columns]
+            costs = tf.stack([c for c, _ in results])
+            grads = [tuple(tf.stack([g[k][j] for _, g in results]) for j in range(2)) for k in range(len(params))]
+            return (costs, grads) if max_norm is None else _clipped_of(costs, grads, max_norm)
+
+        return Prepared(loop, convert, compile_s=compile_s)
+
+    def per_sample(x, t):
+        costs, grads = tf.vectorized_map(lambda column: one(params, column[0][:, None], column[1][:, None]),
+                                         (tf.transpose(x), tf.transpose(t)))  # fmt: skip
+        return (costs, grads) if max_norm is None else _clipped_of(costs, grads, max_norm)
+
+    program = tf.function(per_sample, jit_compile=True)
+    compile_s = timed(lambda: program(x, t))[1]  # traced and compiled on its first call
+    return Prepared(lambda: program(x, t), convert, compile_s=compile_s)
+
+
+def per_sample_to_numpy(result):
+    costs, grads = result
+    return float(np.mean(costs.numpy())), as_float_arrays([(dW.numpy(), db.numpy()) for dW, db in grads])
+
+
 def prepare(task, form, problem, options) -> Prepared:
     check_form(FORMS, form, "tensorflow")
     c = problem.config
@@ -108,6 +155,8 @@ def prepare(task, form, problem, options) -> Prepared:
     x, t = tf.constant(problem.x), tf.constant(problem.t)
     if task == "train":
         return _prepare_train(form, params, x, t, c, names, problem.indices())
+    if task in ("per-sample", "clipped"):
+        return _prepare_per_sample(task, form, params, x, t, problem, names)
     f = _compiled(value_and_grad(names, manual=form == "manual"), form)
     forward = _compiled(lambda params, x, t: cost(params, x, t, names), form)
     # tf.function traces and XLA compiles on the first call: its time is the compile time.

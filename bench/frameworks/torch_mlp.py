@@ -144,12 +144,121 @@ def first_call(f, *args):
         raise BackendUnavailable(f"torch.compile does not work here: {type(exc).__name__}: {exc}"[:300]) from exc
 
 
+# Per-sample gradients and DP-SGD's clipped mean (tasks "per-sample" and "clipped"), per form:
+# autodiff loops over samples (torch.autograd.grad of one sample's cost, the baseline everyone
+# quotes), func vmaps torch.func.grad_and_value over the samples, manual writes the outer products
+# and the ghost norms in torch ops. Sample i's cost is 1/2 ||y_i - t_i||^2 (the seed's at d = 1).
+
+
+@torch.no_grad()
+def manual_sample_deltas(params, x, t, names):
+    """Each sample's cost, and (k, delta[k], y[k-1]) for k = L..1, delta's column i sample i's."""
+    y = [x]
+    for (W, b), name in zip(params, names):
+        y.append(ACTIVATIONS[name][0](torch.addmm(b[:, None], W, y[-1])))
+    dC_dy_T = y[-1] - t  # each sample's own base case: no 1/d
+    costs = 0.5 * (dC_dy_T * dC_dy_T).sum(dim=0)
+    layers = []
+    for k in range(len(params), 0, -1):
+        delta = dC_dy_T * ACTIVATIONS[names[k - 1]][1](y[k])
+        layers.append((k, delta, y[k - 1]))
+        if k > 1:
+            dC_dy_T = params[k - 1][0].T @ delta  # (1)
+    return costs, layers
+
+
+@torch.no_grad()
+def manual_per_sample(params, x, t, names):
+    costs, layers = manual_sample_deltas(params, x, t, names)
+    grads = [None] * len(params)
+    for k, delta, y_prev in layers:  # (2) and (3), one term per sample: an outer product and delta itself
+        grads[k - 1] = (delta.T[:, :, None] * y_prev.T[:, None, :], delta.T.clone())
+    return costs, [g for layer in grads for g in layer]
+
+
+def clip_weights(norms: torch.Tensor, max_norm: float, d: int) -> torch.Tensor:
+    """s_i / d with s_i = min(1, C / ||g_i||) (a zero gradient keeps 1)."""
+    return (max_norm / norms).clamp(max=1.0) / d
+
+
+@torch.no_grad()
+def manual_clipped(params, x, t, names, max_norm):
+    """Ghost clipping: ||g_i||^2 = sum_k ||delta_i[k]||^2 (||y_i[k-1]||^2 + 1), then one weighted
+    product per layer; no per-sample array."""
+    costs, layers = manual_sample_deltas(params, x, t, names)
+    squares = sum((delta * delta).sum(dim=0) * ((y_prev * y_prev).sum(dim=0) + 1) for _, delta, y_prev in layers)
+    weights = clip_weights(squares.sqrt(), max_norm, x.shape[1])
+    grads = [None] * len(params)
+    for k, delta, y_prev in layers:
+        scaled = delta * weights
+        grads[k - 1] = (scaled @ y_prev.T, scaled.sum(dim=1))
+    return costs.mean(), [g for layer in grads for g in layer]
+
+
+def clipped_from_per_sample(costs, flat_grads, max_norm):
+    """The clipped mean from materialised per-sample gradients (the loop and vmap forms)."""
+    d = costs.shape[0]
+    norms = sum((g.reshape(d, -1) ** 2).sum(dim=1) for g in flat_grads).sqrt()
+    weights = clip_weights(norms, max_norm, d)
+    return costs.mean(), [torch.tensordot(weights, g, dims=1) for g in flat_grads]
+
+
+def per_sample_of(form, names):
+    """flat parameters, x, t -> (costs (d,), flat per-sample gradients (d, ...)), in the form's way."""
+    if form == "manual":
+        return lambda flat, x, t: manual_per_sample(list(zip(flat[::2], flat[1::2])), x, t, names)
+    if form == "func":
+        one = torch.func.grad_and_value(lambda flat, xi, ti: functional_cost(flat, xi[:, None], ti[:, None], names))
+        each = torch.func.vmap(one, in_dims=(None, 1, 1))
+
+        def vmapped(flat, x, t):
+            grads, costs = each(tuple(flat), x, t)
+            return costs, list(grads)
+
+        return vmapped
+
+    def loop(flat, x, t):
+        pairs = list(zip(flat[::2], flat[1::2]))
+        costs, grads = [], [[] for _ in flat]
+        for i in range(x.shape[1]):
+            c = cost(pairs, x[:, i : i + 1], t[:, i : i + 1], names)
+            for collected, g in zip(grads, torch.autograd.grad(c, flat)):
+                collected.append(g)
+            costs.append(c.detach())
+        return torch.stack(costs), [torch.stack(g) for g in grads]
+
+    return loop
+
+
+def prepare_per_sample(task, form, problem) -> Prepared:
+    if form == "compile":
+        raise BackendUnavailable(f"torch-compile has no {task} form")
+    names = activation_names(problem.config.activation, len(problem.params))
+    params_t, x_t, t_t = to_tensors(problem.params, problem.x, problem.t, requires_grad=form == "autodiff")
+    flat = [p for layer in params_t for p in layer]
+    per_sample = per_sample_of(form, names)
+    if task == "per-sample":
+        return Prepared(lambda: per_sample(flat, x_t, t_t), per_sample_to_numpy)
+    max_norm = problem.max_norm
+    if form == "manual":
+        return Prepared(lambda: manual_clipped(params_t, x_t, t_t, names, max_norm), to_numpy)
+    return Prepared(lambda: clipped_from_per_sample(*per_sample(flat, x_t, t_t), max_norm), to_numpy)
+
+
+def per_sample_to_numpy(result):
+    costs, flat = result
+    arrays = [g.detach().numpy() for g in flat]
+    return float(costs.detach().mean()), list(zip(arrays[::2], arrays[1::2]))
+
+
 def prepare(task, form, problem, options) -> Prepared:
     check_form(FORMS, form, "torch")
     c = problem.config
     names = activation_names(c.activation, len(problem.params))
     if task == "train":
         return _prepare_train(form, problem, names)
+    if task in ("per-sample", "clipped"):
+        return prepare_per_sample(task, form, problem)
     params_t, x_t, t_t = to_tensors(problem.params, problem.x, problem.t, requires_grad=form == "autodiff")
     flat = [p for layer in params_t for p in layer]
     f = value_and_grad(form, names)

@@ -109,8 +109,8 @@ def write_report(source: Path, out: Path | None = None, equivalence: float | Non
 
 
 def record_report_time(run_dir: Path, seconds: float) -> None:
-    """The report's own time, known only once it is written: into the run's account (so a rebuilt
-    report shows it) and into the summary and page in place of the pending note."""
+    """The report's own time, known only once it is written: into the run's account, and the
+    summary and page written again with it (a rebuild from the files gives the same pages)."""
     run_dir = Path(run_dir)
     data = json.loads((run_dir / "benchmarks.json").read_text())
     account = data["machine_info"].get("autograd_bench", {}).get("time_account")
@@ -118,9 +118,10 @@ def record_report_time(run_dir: Path, seconds: float) -> None:
         return
     account["report"] = round(seconds, 2)
     write_atomic(run_dir / "benchmarks.json", json.dumps(data))
-    for name in ("summary.md", "index.html"):
-        text = (run_dir / name).read_text().replace(sections.REPORT_PENDING, f"{seconds:.1f} s")
-        write_atomic(run_dir / name, text)
+    ctx = context(load_run(run_dir))  # the summary and page again, as a rebuild from the files writes them
+    plots = [key for key, (file, _) in PLOTS.items() if (run_dir / file).exists()]
+    write_atomic(run_dir / "summary.md", summary_markdown(ctx, plots))
+    write_atomic(run_dir / "index.html", page(ctx, plots))
 
 
 def headline(ctx: Context) -> str:
