@@ -293,7 +293,9 @@ def run(session: pytest.Session, bench: BenchSession) -> Path:
           f"within a budget of {bench.budget_s:g} s")  # fmt: skip
     start, account = time.monotonic(), Account()
     progress = Progress(write, bench.replicates * rows, bench.budget_s)
-    selected = sorted({item.callspec.params["case"].row_key for item in session.items})
+    from .plugin import _case
+
+    selected = sorted({_case(item).row_key for item in session.items if _case(item)})
     everything = {case.row_key for case in replicate_cases(bench, 0, None)}
     template = WorkerPlan(replicate=0, order_seed=bench.order_seed, sweeps=bench.sweeps,
                           options=worker_options(bench, config), log="", facts=True, cache_dir=str(cache_dir),

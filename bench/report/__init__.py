@@ -27,6 +27,7 @@ from . import ratios, sections
 from .context import Context, context
 from .html import page
 from .load import ReportError, compact_run, load_run, write_atomic
+from .per_sample import section_per_sample
 from .plots import PLOTS, save_plots
 from .stability import section_stability, warnings_table
 from .tables import markdown
@@ -46,6 +47,7 @@ SECTIONS = [
     ratios.section_autograd_tax,
     sections.section_efficiency,
     section_training,
+    section_per_sample,
     sections.section_compile,
     sections.section_memory,
     sections.section_scaling,

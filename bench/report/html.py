@@ -12,6 +12,7 @@ import html
 import numpy as np
 import pandas as pd
 
+from . import per_sample
 from .context import Context
 from .plots import PLOTS
 from .ratios import autograd_tax, golden_ratios, grad_over_forward
@@ -170,6 +171,22 @@ def page(ctx: Context, plots: list[str]) -> str:
     train = ctx.task("train")
     if not train.empty:
         parts += ["<h2>Training: time per SGD step</h2>", _down(train, "per_step_s", fmt_time)]
+    for task, heading in per_sample.TASKS.items():
+        part = ctx.task(task)
+        if part.empty:
+            continue
+        cells = part.assign(cell=[speedup_cell(ctx, *r) for r in zip(part["backend"], part["speedup"], part["low"],
+                                                                      part["high"])])  # fmt: skip
+        parts += [f"<h2>{html.escape(heading)}: speed-up against {html.escape(ctx.reference)}</h2>",
+                  _down(cells, "cell", str)]  # fmt: skip
+        loops = per_sample.loop_ratios(ctx, task)
+        if not loops.empty:
+            parts += [f"<h3>{html.escape(heading)}: × loop (the loop's time ÷ the vectorised form's)</h3>",
+                      _down(loops, "estimate", lambda v: f"{v:.2f}×")]  # fmt: skip
+        price = per_sample.over_batch_gradient(ctx, task)
+        if not price.empty:
+            parts += [f"<h3>{html.escape(heading)} ÷ the same backend's batch gradient</h3>",
+                      _down(price, "estimate", lambda v: f"{v:.2f}")]  # fmt: skip
     account = time_account(bench)
     if not account.empty:
         parts += ["<h2>Where the run's time went</h2>", _table(account.set_index("part"))]

@@ -23,6 +23,8 @@ PLOTS = {
         "Kernel speed: the seed's equations in torch, JAX and TensorFlow against numpy-hadamard",
     ),
     "train": ("train-time-per-step.png", "Training: time per SGD step"),
+    "per_sample": ("per-sample-time-vs-width.png", "Per-sample gradients and DP-SGD's clipped gradient: median time"),
+    "per_sample_batch": ("per-sample-time-vs-batch.png", "Per-sample and clipped gradients against the batch size"),
     "memory": (
         "memory-diag-vs-hadamard.png",
         "Memory of one call from cold buffers (tracemalloc): diagonal Jacobians against Hadamard",
@@ -99,7 +101,38 @@ def figures(ctx: Context) -> dict:
     square = train[train["network"] == "square"]
     if not square.empty:
         made["train"] = _figure(square, _lines("per_step_s", 1e3, colours=colours), "time per step (ms)")
+    per_sample = ctx.table[ctx.table["task"].isin(["per-sample", "clipped"])]
+    at_64 = per_sample[per_sample["batch"] == 64]
+    if at_64["width"].nunique() > 1:
+        panels = at_64.assign(dtype=at_64["task"] + ", " + at_64["dtype"])  # a panel per task and dtype
+        made["per_sample"] = _figure(panels, _lines("median", 1e3, colours=colours), "median time per call (ms)")
+    sweep = per_sample[per_sample["width"] == 256]
+    if sweep["batch"].nunique() >= 3:
+        made["per_sample_batch"] = _batch_figure(sweep, colours)
     return made
+
+
+def _batch_figure(df: pd.DataFrame, colours: dict):
+    """Time against the batch size, one panel per (task, dtype): a loop over samples grows linearly."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = list(df.groupby(["task", "dtype"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+    for ax, ((task, dtype), part) in zip(axes.flat, panels):
+        for backend, rows in part.groupby("backend"):
+            rows = rows.sort_values("batch")
+            ax.plot(rows["batch"], rows["median"] * 1e3, marker="o", label=backend, color=colours.get(backend))
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set(title=f"{task}, {dtype}, width 256", xlabel="batch size d", ylabel="median time per call (ms)")
+        ax.grid(True, which="both", alpha=0.3)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(5, max(1, len(labels))), frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.03 * math.ceil(len(labels) / 5), 1, 1))
+    return fig
 
 
 def save_plots(ctx: Context, out: Path) -> list[str]:
