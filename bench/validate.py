@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tolerance", type=float, default=0.15, help="a difference below this never parts (default 0.15)"
     )
+    parser.add_argument("--no-protocol", action="store_true", help="skip the protocol table (its checks take ~20 s)")
     args = parser.parse_args(argv)
     if args.repeats < 2:
         parser.error(f"--repeats: expected at least 2 (an interval needs two), got {args.repeats}")
@@ -191,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(table, index=False))
     parted = int((table["parts"] == "yes").sum())
     print(f"\n{len(table)} cells; {parted} part by more than the noise (and {args.tolerance:.0%}).")
+    if args.no_protocol:
+        return 0
     protocol = protocol_table()
     print("\nThe protocol on this machine:\n")
     print(markdown(protocol, index=False))

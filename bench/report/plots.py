@@ -148,4 +148,4 @@ def save_plots(ctx: Context, out: Path) -> list[str]:
         # A palette of 64 colours holds these line plots: a third of the bytes of full colour.
         Image.open(rendered).convert("RGB").quantize(64).save(buffer, format="png", optimize=True)
         write_atomic(out / PLOTS[key][0], buffer.getvalue())
-    return list(made)
+    return [key for key in PLOTS if key in made]  # PLOTS's order, as a rebuild from the files finds them
