@@ -119,12 +119,13 @@ GRIDS = {
     "smoke": Grid(widths=(16, 64), depths=(2,), batches=(16,), train_widths=(16,), train_steps=5, seed_steps=20,
                   replicates=2, sweeps=2, row_time=0.05, peak_size=256, budget_s=60, precision=0.2, max_replicates=3,
                   per_sample_widths=(16,)),
-    # default: every backend at widths 16-1024 and depths 2 and 4; README's command within 10 minutes on 2 cores,
-    # installation included, so the benchmarking has 7 minutes (--budget 420). A pilot of 3 processes each timing
-    # every row twice, tens of seconds apart; then processes for the rows whose cells need more for ±8 %.
+    # default: every backend at widths 16-1024, depth 4; README's command within 10 minutes on 2 cores, installation
+    # included, so the benchmarking has 7 minutes (--budget 420). A pilot of 3 processes each timing every row
+    # twice, tens of seconds apart; then processes for the rows whose cells need more for ±8 %. (Depth 2 left
+    # the default grid when the per-sample tasks came: a replicate took 200 s, the pilot alone 10 minutes.)
     # full: 5 pilot processes of one sweep (a second sweep would hold several configurations' GB-sized copies).
-    "default": Grid(widths=(16, 256, 1024), depths=(2, 4), batches=(64,), train_widths=(16, 256),
-                    train_steps=5, seed_steps=200, replicates=3, sweeps=2, row_time=0.035, peak_size=2048,
+    "default": Grid(widths=(16, 256, 1024), depths=(4,), batches=(64,), train_widths=(16, 256),
+                    train_steps=5, seed_steps=200, replicates=3, sweeps=2, row_time=0.03, peak_size=2048,
                     budget_s=420, precision=0.08, max_replicates=30, per_sample_widths=(16, 256)),
     "full": Grid(widths=(16, 64, 256, 1024, 2048, 4096), depths=(2, 4, 8, 16), batches=(1, 64, 256),
                  train_widths=(16, 64, 256, 1024, 2048), train_steps=10, seed_steps=3000, replicates=5, sweeps=1,
@@ -146,11 +147,17 @@ class Problem:
     def max_norm(self) -> float:
         """DP-SGD's clipping norm C for the clipped task: the median of the samples' gradient norms
         (float64 reference), so that about half the samples are clipped; the same for every backend."""
-        from reference_impl.per_sample import per_sample_norms
+        from reference_impl import hadamard
+        from reference_impl.per_sample import ghost_norms
+        from reference_impl.validation import check_activations
+        from reference_impl.workspace import Workspace
 
         p = upcast(self)
-        _, grads = ri.per_sample_gradients(p.params, p.x, p.t, activation=self.config.activation)
-        return float(np.median(per_sample_norms(grads)))
+        sizes = (p.x.shape[0], *(W.shape[0] for W, _ in p.params))
+        work = Workspace.allocate(sizes, p.x.shape[1], p.x.dtype)
+        activations = check_activations(self.config.activation, len(p.params))
+        _, norms, _ = ghost_norms(p.params, p.x, p.t, activations, hadamard.deltas, None, work)
+        return float(np.median(norms))
 
     def indices(self) -> np.ndarray | None:
         """The training batches: the reference's sample stream, (steps, b), or None (full batch)."""

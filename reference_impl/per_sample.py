@@ -93,18 +93,25 @@ def clip_factors(norms: np.ndarray, max_norm: float) -> np.ndarray:
         return np.minimum(max_norm / norms, 1, dtype=norms.dtype)  # C is a Python float: dtype kept
 
 
-def clipped_gradients(params, x, t, activations, deltas: Deltas, clip, max_norm, grads: Params, work) -> float:
-    """Fill grads with 1/d sum_i s_i g_i (W's and b's shapes) from the ghost norms; return the batch cost."""
+def ghost_norms(params, x, t, activations, deltas: Deltas, clip, work) -> tuple[np.ndarray, np.ndarray, list]:
+    """Each sample's cost and ||g_i|| from the outer-product identity, and the (k, delta[k], y[k-1])
+    they came from (each delta[k] in its own workspace buffer until the next pass)."""
     costs, layers = _sample_pass(params, x, t, activations, deltas, clip, work)
-    d = x.shape[1]
-    kept = []  # delta[k] lives in its own workspace buffer until the next pass: no copy needed
-    squares = np.zeros(d, x.dtype)
+    kept = []
+    squares = np.zeros(x.shape[1], x.dtype)
     for k, delta, y_prev in layers:
         delta_norms = np.einsum("ij,ij->j", delta, delta)  # ||delta_i[k]||^2
         input_norms = np.einsum("ij,ij->j", y_prev, y_prev)  # ||y_i[k-1]||^2
         squares += delta_norms * (input_norms + 1)  # ||g_i(W[k])||^2 + ||g_i(b[k])||^2
         kept.append((k, delta, y_prev))
-    weights = clip_factors(np.sqrt(squares), max_norm)
+    return costs, np.sqrt(squares), kept
+
+
+def clipped_gradients(params, x, t, activations, deltas: Deltas, clip, max_norm, grads: Params, work) -> float:
+    """Fill grads with 1/d sum_i s_i g_i (W's and b's shapes) from the ghost norms; return the batch cost."""
+    costs, norms, kept = ghost_norms(params, x, t, activations, deltas, clip, work)
+    d = x.shape[1]
+    weights = clip_factors(norms, max_norm)
     weights /= d  # a Python int: the dtype is kept
     for k, delta, y_prev in kept:
         dW, db = grads[k - 1]

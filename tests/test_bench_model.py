@@ -139,10 +139,16 @@ def test_diag_over_its_budget_is_refused_by_the_librarys_own_guard():
 
 def test_grids_are_the_promised_ones():
     default = [c for c in GRIDS["default"].configs() if c.task == "gradient"]
-    assert {c.width for c in default} == {16, 256, 1024} and {c.depth for c in default} == {2, 4}
+    assert {c.width for c in default} == {16, 256, 1024} and {c.depth for c in default} == {4}
     assert {c.batch for c in default} == {64} and {c.dtype for c in default} == {"float32", "float64"}
     train = [c for c in GRIDS["default"].configs() if c.task == "train"]
     assert {(c.network, c.batch_size) for c in train} == {("seed", None), ("seed", 1), ("square", None)}
+    per_sample = [c for c in GRIDS["default"].configs() if c.task in ("per-sample", "clipped")]
+    assert {(c.task, c.width, c.depth, c.batch, c.dtype) for c in per_sample} == {
+        (task, w, 4, 64, dtype) for task in ("per-sample", "clipped") for w in (16, 256) for dtype in ("float32", "float64")
+    }
+    full_per_sample = [c for c in GRIDS["full"].configs() if c.task == "per-sample"]
+    assert {c.width for c in full_per_sample} == {16, 256, 1024} and {16, 512} <= {c.batch for c in full_per_sample}
     full = GRIDS["full"].configs()
     assert {2048, 4096} <= {c.width for c in full} and 16 in {c.depth for c in full}
     assert {1, 256} <= {c.batch for c in full}

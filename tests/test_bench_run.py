@@ -1,5 +1,5 @@
 """End to end: a real ``pytest --benchmark-only`` smoke run saves a compact run folder that the
-report reads back; bad input writes nothing; ``--compare`` flags a real change; an interrupted
+report reads back; bad input writes nothing; ``compare`` flags a real change; an interrupted
 run leaves earlier runs intact; --isolate hands the child the parent's options; shards merge
 into the same rows as one run; the page renders in headless Chromium."""
 
@@ -156,14 +156,43 @@ def test_compare_judges_replicates_identical_code_passes_a_real_slowdown_is_caug
         for bench in data["benchmarks"]:
             extra = bench["extra_info"]
             if extra["backend"] == "numpy-hadamard" and extra["config"] == "w16-L2-d16-float64-tanh":
-                bench["stats"]["median"] = 1e-3 * factor
+                # the replicates differ (Welch's interval, not the zero-variance branch), as real ones do
+                bench["stats"]["median"] = 1e-3 * factor * (1.0, 1.03, 0.98)[extra["replicate"] % 3]
         (runs[name] / "benchmarks.json").write_text(json.dumps(data))
     main = report.__main__.main
-    assert main(["--compare", str(smoke_run), str(smoke_run)]) == 0
+    assert main(["compare", str(smoke_run), str(smoke_run)]) == 0
     assert "0 changed" in capsys.readouterr().out
-    assert main(["--compare", str(runs["old"]), str(runs["new"]), "--fail-above", "20"]) == 1
+    assert main(["compare", str(runs["old"]), str(runs["new"]), "--fail-above", "20"]) == 1
     out = capsys.readouterr().out
     assert "1 changed" in out and "**slower**" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["agree", "README.md", "results/agree.md"], "README.md: not a speedups.csv table"),
+        (["compact", "BAD"], "not valid JSON, truncated or damaged"),
+        (["compare", "A", "B", "--threshold", "-50"], "argument --threshold: expected a number above 0"),
+        (["agree", "A", "B", "--min-coverage", "1.5"], "argument --min-coverage: expected a number from 0 to 1"),
+        (["report", "RUN", "--equivalence", "0"], "argument --equivalence: expected a number above 0"),
+        (["frobnicate"], "frobnicate"),
+    ],
+)
+def test_every_bad_report_argument_is_one_line_exit_2_nothing_written(argv, message, smoke_run, tmp_path, capsys):
+    bad = tmp_path / "bad-run"
+    bad.mkdir()
+    (bad / "benchmarks.json").write_text("{")
+    argv = [str(bad) if a == "BAD" else str(smoke_run) if a in ("A", "B", "RUN") else
+            str(ROOT / a) if a.endswith(".md") else a for a in argv]  # fmt: skip
+    before = sorted(p.name for p in smoke_run.iterdir())
+    try:
+        status = report.__main__.main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        status = exc.code
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and message in err and "Traceback" not in err
+    assert (bad / "benchmarks.json").read_text() == "{" and sorted(p.name for p in smoke_run.iterdir()) == before
 
 
 def test_change_interval_is_a_welch_interval_over_replicates():

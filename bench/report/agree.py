@@ -30,7 +30,13 @@ def speedup_table(run: Path) -> pd.DataFrame:
         raise ReportError(
             f"{path}: no such file (a run folder with speedups.csv; rebuild with python -m bench.report RUN)"
         )
-    table = pd.read_csv(path)
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: not a speedups.csv table ({type(exc).__name__})") from None
+    missing = [c for c in (*KEYS, "speedup", "low", "high", "call") if c not in table]
+    if missing:
+        raise ReportError(f"{path}: not a speedups.csv table (no {', '.join(missing)} column)")
     timed = table[(table["call"] != "reference") & table["speedup"].notna() & table["low"].notna()]
     return timed.set_index(KEYS)
 

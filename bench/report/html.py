@@ -52,7 +52,12 @@ window.addEventListener('load', () => {
 
 
 def _table(df: pd.DataFrame, table_id: str = "", classes: str = "") -> str:
-    return df.to_html(escape=True, na_rep="–", table_id=table_id or None, border=0, classes=classes or None)
+    """One header row: the index's names become ordinary column headings (pandas would put them,
+    and the columns' name, on a second row)."""
+    flat = df.reset_index() if any(df.index.names) else df
+    flat.columns = [" ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in flat.columns]
+    return flat.to_html(escape=True, na_rep="–", table_id=table_id or None, border=0, classes=classes or None,
+                        index=not any(df.index.names))  # fmt: skip
 
 
 def _missing_grey(text: pd.DataFrame) -> pd.DataFrame:

@@ -119,7 +119,12 @@ def compact_run(run_dir: Path) -> tuple[int, int]:
     path = json_path(run_dir)
     size = lambda: sum(p.stat().st_size for p in run_dir.iterdir() if p.is_file())  # noqa: E731
     before = size()
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: not valid JSON, truncated or damaged ({exc}); nothing was changed") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise ReportError(f"{path}: not a pytest-benchmark JSON file (no 'benchmarks' list); nothing was changed")
     samples = {b["fullname"]: _short_samples(b["stats"].pop("data"))
                for b in data["benchmarks"] if "data" in b.get("stats", {})}  # fmt: skip
     sidecar = run_dir / SAMPLES
