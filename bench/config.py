@@ -125,7 +125,7 @@ GRIDS = {
     # the default grid when the per-sample tasks came: a replicate took 200 s, the pilot alone 10 minutes.)
     # full: 5 pilot processes of one sweep (a second sweep would hold several configurations' GB-sized copies).
     "default": Grid(widths=(16, 256, 1024), depths=(4,), batches=(64,), train_widths=(16, 256),
-                    train_steps=5, seed_steps=200, replicates=3, sweeps=2, row_time=0.03, peak_size=2048,
+                    train_steps=5, seed_steps=200, replicates=3, sweeps=2, row_time=0.02, peak_size=2048,
                     budget_s=420, precision=0.08, max_replicates=30, per_sample_widths=(16, 256)),
     "full": Grid(widths=(16, 64, 256, 1024, 2048, 4096), depths=(2, 4, 8, 16), batches=(1, 64, 256),
                  train_widths=(16, 64, 256, 1024, 2048), train_steps=10, seed_steps=3000, replicates=5, sweeps=1,

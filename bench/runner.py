@@ -198,7 +198,9 @@ class Progress:
         if now - self.last >= 5:
             self.last = now
             elapsed = now - self.start
-            pilot_left = elapsed / self.done * max(0, self.pilot_timings - self.done)
+            # The pilot's pace once a quarter of its first replicate is done (its first rows compile cold).
+            steady = self.done >= self.pilot_timings / 12
+            pilot_left = elapsed / self.done * max(0, self.pilot_timings - self.done) if steady else 0.0
             left = max(pilot_left, self.budget_s - elapsed)  # the pilot always ends; the second stage stops at the budget
             self.write(f"{self.label}: {self.done} timings done, about {int(left // 60)} min {int(left % 60):02d} s left")
 

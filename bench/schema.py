@@ -83,8 +83,11 @@ class Row:
     floor_source: str | None = None  # which library supplied them
     peak_gflops: float | None = None  # the machine's peak for the dtype (large square product, replicate 0)
     peak_source: str | None = None
-    compile_s: float | None = None  # compiling the timed call (the first call, where compiling happens there); first replicate only
-    first_call_s: float | None = None  # the first call after prepare (compiled backends: after compiling); first replicate only
+    # Making the timed call ready without running it: JAX's lower and compile; where a framework cannot
+    # separate them (tf.function, torch.compile: the first call traces, compiles and runs), that first
+    # call less the row's steady median. First replicate only (the later ones load the compile caches).
+    compile_s: float | None = None
+    first_call_s: float | None = None  # the first call of the ready callable, after prepare; first replicate only
     traced_bytes: int | None = None  # NumPy-based: tracemalloc peak of one call from a cold workspace, outputs included
     compiled_bytes: int | None = None  # XLA's memory_analysis of the compiled program (arguments, outputs, temporaries)
     rss_peak_bytes: int | None = None  # kernel peak-RSS mark over the timed calls, above the RSS before them

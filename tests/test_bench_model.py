@@ -341,3 +341,26 @@ def test_torch_compile_matches_the_reference_in_both_tasks():
     expected = ri.train(p.params, p.x, p.t, steps=3, lr=train.lr, clip=train.clip)[0]
     assert relative_error(values, expected) <= tolerance("train", "float64")
     assert all(c.compile_s > 0 for _, c in prepared.values())  # compiling is timed, apart from the row
+
+
+def test_the_full_grid_runs_every_form_of_every_backend():
+    """A task too slow for the default grid (torch-func's and tensorflow-eager's training) is
+    declared, skipped there with the reason, and run on the full grid, opt-in backends included."""
+    chosen = backends.select(None, include_opt_in=True)
+    assert {b.name for b in chosen} == set(backends.REGISTRY)
+    for backend in chosen:
+        for task in backend.tasks:
+            assert backend.skip_reason(task, 16, full_grid=True) is None, (backend.name, task)
+    for name in ("torch-func", "tensorflow-eager"):
+        entry = backends.REGISTRY[name]
+        assert "train" in entry.tasks and "full grid only" in entry.skip_reason("train", 16)
+
+
+@pytest.mark.parametrize(("name", "runs"), [("jax", 0), ("jax-manual", 0), ("tensorflow", 1), ("tensorflow-manual", 1)])
+def test_compile_time_means_making_the_call_ready_in_every_framework(name, runs):
+    """JAX compiles ahead without running; tf.function's first call also runs the pass once, which
+    the row subtracts (Prepared.compile_runs), so compile_s is the same quantity for both."""
+    backend = backends.REGISTRY[name]
+    load_framework(backend.framework)
+    prepared = backends.prepare(backend, "gradient", make_problem(square("gradient", "float64", 16, 2, 8)), {})
+    assert prepared.compile_s > 0 and prepared.compile_runs == runs

@@ -130,7 +130,7 @@ def _prepare_per_sample(task, form, params, x, t, problem, names) -> Prepared:
             grads = [tuple(tf.stack([g[k][j] for _, g in results]) for j in range(2)) for k in range(len(params))]
             return (costs, grads) if max_norm is None else _clipped_of(costs, grads, max_norm)
 
-        return Prepared(loop, convert, compile_s=compile_s)
+        return Prepared(loop, convert, compile_s=compile_s, compile_runs=1 / x.shape[1])  # one sample's call
 
     def per_sample(x, t):
         costs, grads = tf.vectorized_map(lambda column: one(params, column[0][:, None], column[1][:, None]),
@@ -139,7 +139,7 @@ def _prepare_per_sample(task, form, params, x, t, problem, names) -> Prepared:
 
     program = tf.function(per_sample, jit_compile=True)
     compile_s = timed(lambda: program(x, t))[1]  # traced and compiled on its first call
-    return Prepared(lambda: program(x, t), convert, compile_s=compile_s)
+    return Prepared(lambda: program(x, t), convert, compile_s=compile_s, compile_runs=1)
 
 
 def per_sample_to_numpy(result):
@@ -165,7 +165,8 @@ def prepare(task, form, problem, options) -> Prepared:
         forward(params, x, t)
     # TensorFlow executes synchronously by default (no asynchronous dispatch as JAX's): a call
     # returns when its results exist.
-    return Prepared(lambda: f(params, x, t), to_numpy, lambda: forward(params, x, t), compile_s)
+    return Prepared(lambda: f(params, x, t), to_numpy, lambda: forward(params, x, t), compile_s,
+                    compile_runs=0 if form == "eager" else 1)
 
 
 def _prepare_train(form, params, x, t, c, names, indices) -> Prepared:
@@ -214,7 +215,7 @@ def _prepare_train(form, params, x, t, c, names, indices) -> Prepared:
         return float(history[-1]), as_float_arrays([(W.numpy(), b.numpy()) for W, b in trained])
 
     compile_s = None if form == "eager" else timed(run)[1]
-    return Prepared(run, to_numpy, compile_s=compile_s)
+    return Prepared(run, to_numpy, compile_s=compile_s, compile_runs=0 if form == "eager" else 1)
 
 
 def to_numpy(result):

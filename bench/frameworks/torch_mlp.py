@@ -272,7 +272,7 @@ def prepare(task, form, problem, options) -> Prepared:
         with torch.inference_mode():
             return cost(list(zip(forward_params[::2], forward_params[1::2])), x_t, t_t, names)
 
-    return Prepared(lambda: f(flat, x_t, t_t), to_numpy, forward, compile_s)
+    return Prepared(lambda: f(flat, x_t, t_t), to_numpy, forward, compile_s, compile_runs=1 if compile_s else 0)
 
 
 def _prepare_train(form, problem, names) -> Prepared:
@@ -311,7 +311,8 @@ def _prepare_train(form, problem, names) -> Prepared:
         return [(W.detach().clone(), b.detach().clone()) for W, b in zip(flat[::2], flat[1::2])], history
 
     compile_s = first_call(run) if form == "compile" else None
-    return Prepared(run, lambda result: (float(result[1][-1]), as_float_arrays(result[0])), compile_s=compile_s)
+    return Prepared(run, lambda result: (float(result[1][-1]), as_float_arrays(result[0])), compile_s=compile_s,
+                    compile_runs=1 if compile_s else 0)
 
 
 def to_numpy(result):
