@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         "--tolerance", type=float, default=0.15, help="a difference below this never parts (default 0.15)"
     )
     parser.add_argument("--no-protocol", action="store_true", help="skip the protocol table (its checks take ~20 s)")
+    parser.add_argument("--out", type=Path, help="also write what it prints to this Markdown file")
     args = parser.parse_args(argv)
     if args.repeats < 2:
         parser.error(f"--repeats: expected at least 2 (an interval needs two), got {args.repeats}")
@@ -189,15 +190,20 @@ def main(argv: list[str] | None = None) -> int:
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(markdown(table, index=False))
     parted = int((table["parts"] == "yes").sum())
-    print(f"\n{len(table)} cells; {parted} part by more than the noise (and {args.tolerance:.0%}).")
-    if args.no_protocol:
-        return 0
-    protocol = protocol_table()
-    print("\nThe protocol on this machine:\n")
-    print(markdown(protocol, index=False))
-    print(f"\n{int((protocol['holds'] == 'no').sum())} of {len(protocol)} protocol checks out of range.")
+    lines = [markdown(table, index=False), "", f"{len(table)} cells; {parted} part by more than the noise (and "
+             f"{args.tolerance:.0%})."]  # fmt: skip
+    if not args.no_protocol:
+        protocol = protocol_table()
+        lines += ["", "The protocol on this machine:", "", markdown(protocol, index=False), "",
+                  f"{int((protocol['holds'] == 'no').sum())} of {len(protocol)} protocol checks out of range."]  # fmt: skip
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        from .report.load import write_atomic
+
+        command = " ".join(["python -m bench.validate", *map(str, argv if argv is not None else sys.argv[1:])])
+        write_atomic(args.out, f"# The suite against the frameworks' own timers\n\n`{command}`\n\n{text}\n")
     return 0
 
 

@@ -125,3 +125,18 @@ def test_a_reruns_estimate_lands_inside_as_often_as_predicted(bursts):
     assert n_a.max() > 3  # the second stage ran: the noisier cells got more replicates
     half_widths = np.sqrt(a[:, 2] / a[:, 1]) - 1
     assert np.median(half_widths) <= 0.10  # Stein's n gives each cell its aim (±8 %) unless capped at 30
+
+
+def test_the_statistics_module_is_pure_numbers():
+    """Estimation (numbers in, numbers out) apart from formatting, as asv keeps statistics.py:
+    no formatter lives in bench.report.stats, and it imports nothing of the report above it."""
+    import ast
+    import inspect
+
+    from bench.report import stats
+
+    tree = ast.parse(inspect.getsource(stats))
+    functions = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
+    assert not [name for name in functions if name.startswith("fmt") or name == "tally"]
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {m for m in imported if m and not m.startswith(("__future__", "scipy"))}

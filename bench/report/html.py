@@ -17,8 +17,8 @@ from .context import Context
 from .plots import PLOTS
 from .ratios import autograd_tax, golden_ratios, grad_over_forward
 from .sections import replicates_line, speedup_cell, time_account
-from .stats import fmt_speedup, geometric_headline, tally
-from .tables import fmt_time
+from .stats import geometric_headline
+from .tables import fmt_speedup, fmt_time, tally
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; max-width: 110em; }

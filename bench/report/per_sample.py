@@ -11,8 +11,8 @@ import pandas as pd
 
 from .context import Context
 from .sections import with_speedup_cells
-from .stats import RATIO_COLUMNS, fmt_ratio, moderated_variances, paired_ratios, ratio_table, stein_interval
-from .tables import fmt_bytes, markdown, pivot_section
+from .stats import RATIO_COLUMNS, moderated_variances, paired_ratios, ratio_table, stein_interval
+from .tables import fmt_bytes, fmt_ratio, markdown, pivot_section
 
 TASKS = {"per-sample": "Per-sample gradients", "clipped": "DP-SGD's clipped gradient (no noise)"}
 SHAPE = ["dtype", "depth", "batch", "width"]

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from .context import Context
-from .stats import RATIO_COLUMNS, fmt_ratio, moderated_variances, ratio_table, stein_interval
-from .tables import markdown, pivot_section
+from .stats import RATIO_COLUMNS, moderated_variances, ratio_table, stein_interval
+from .tables import fmt_ratio, markdown, pivot_section
 
 SYSTEMS = {"numpy": "NumPy", "autograd": "NumPy", "torch": "torch", "jax": "JAX", "tensorflow": "TensorFlow"}
 

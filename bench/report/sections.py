@@ -12,8 +12,8 @@ import pandas as pd
 
 from ..machine import machine_line
 from .context import Context
-from .stats import fmt_speedup, geometric_headline, tally
-from .tables import fmt_bytes, fmt_time, markdown, per_panel, pivot, pivot_section
+from .stats import geometric_headline
+from .tables import fmt_bytes, fmt_speedup, fmt_time, markdown, per_panel, pivot, pivot_section, tally
 
 HEADLINE_WIDTHS, HEADLINE_DEPTH = (16, 256, 1024), 4
 

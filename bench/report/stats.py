@@ -236,29 +236,3 @@ def geometric_headline(rows: pd.DataFrame, reference: str, pilot: int | None = N
         out.append({"task": task, "backend": backend, "geomean": point, "low": low, "high": high,
                     "configurations": len(complete), "replicates": complete.shape[1]})  # fmt: skip
     return pd.DataFrame(out, columns=["task", "backend", "geomean", "low", "high", "configurations", "replicates"])
-
-
-def fmt_speedup(point: float, low: float, high: float, is_tie: bool | None = None) -> str:
-    if not np.isfinite(point):
-        return "–"
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return f"{point:.2f}× (1 replicate)"
-    text = f"{point:.2f}× [{low:.2f}–{high:.2f}]"
-    return f"{text} tie" if (low <= 1 <= high if is_tie is None else is_tie) else text
-
-
-def fmt_ratio(point: float, low: float, high: float) -> str:
-    if not np.isfinite(point):
-        return "–"
-    return f"{point:.2f} [{low:.2f}–{high:.2f}]" if np.isfinite(low) else f"{point:.2f}"
-
-
-def tally(table: pd.DataFrame) -> pd.DataFrame:
-    """Wins, ties and losses (and "same") per backend against the reference, per task."""
-    counted = table[table["call"] != "reference"]
-    columns = ["win", "tie", "loss"] + (["same"] if (counted["call"] == "same").any() else [])
-    if counted.empty:
-        return pd.DataFrame(columns=["backend", *columns])
-    return counted.pivot_table(index="backend", columns="call", values="speedup", aggfunc="size", fill_value=0).reindex(
-        columns=columns, fill_value=0
-    )
