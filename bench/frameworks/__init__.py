@@ -37,12 +37,12 @@ class Prepared:
     to_numpy: Callable[[object], tuple[float, Grads]]  # -> (cost, gradients) or (last cost, parameters)
     forward: Callable[[], object] | None = None  # the cost alone, timed with the same protocol (gradient task)
     compile_s: float | None = None  # making the timed call ready, where the backend compiles (see compile_runs)
+    compiled_bytes: int | None = None  # the compiled program's own memory account (XLA), where it has one
+    traced_call: Callable[[], object] | None = None  # NumPy-based: one call from cold buffers, for tracemalloc
     # Where a framework cannot compile without running (tf.function, torch.compile: the first call traces,
     # compiles and executes), how many timed calls' worth of execution compile_s includes: the row subtracts
     # that many steady medians, so compile_s means the same for every framework (JAX compiles ahead: 0).
     compile_runs: float = 0.0
-    compiled_bytes: int | None = None  # the compiled program's own memory account (XLA), where it has one
-    traced_call: Callable[[], object] | None = None  # NumPy-based: one call from cold buffers, for tracemalloc
 
 
 class Framework(Protocol):
