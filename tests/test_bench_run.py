@@ -492,3 +492,10 @@ def test_validate_times_the_smoke_cells_with_the_frameworks_own_timers(every_bac
         writer.writerows(rows)
     parted = validate.validate(wrong, "w16-L2", ["torch", "jax"], 2, 0.02, 0.15)
     assert (parted["parts"] == "yes").all()
+
+
+def test_a_saved_run_stays_compact_after_its_report_time_is_recorded(smoke_run):
+    """The report's own time goes into benchmarks.json after the report: still the compact form."""
+    raw = (smoke_run / "benchmarks.json").read_text()
+    assert ", " not in raw[:2000] and ": " not in raw[:2000]
+    assert json.loads(raw)["machine_info"]["autograd_bench"]["time_account"]["report"] > 0

@@ -119,7 +119,7 @@ def record_report_time(run_dir: Path, seconds: float) -> None:
     if not account:
         return
     account["report"] = round(seconds, 2)
-    write_atomic(run_dir / "benchmarks.json", json.dumps(data))
+    write_atomic(run_dir / "benchmarks.json", json.dumps(data, separators=(",", ":")))  # as compact_run wrote it
     ctx = context(load_run(run_dir))  # the summary and page again, as a rebuild from the files writes them
     plots = [key for key, (file, _) in PLOTS.items() if (run_dir / file).exists()]
     write_atomic(run_dir / "summary.md", summary_markdown(ctx, plots))
