@@ -73,10 +73,13 @@ def per_sample_gradients(params, x, t, activations, deltas: Deltas, clip, grads:
     costs, layers = _sample_pass(params, x, t, activations, deltas, clip, work)
     for k, delta, y_prev in layers:
         dW, db = grads[k - 1]
+        # Sample i's delta and input as contiguous rows (d x l, small): the d x l_k x l_{k-1} products
+        # below then run along contiguous memory, twice as fast as from the column-per-sample layout.
+        delta_rows, input_rows = np.ascontiguousarray(delta.T), np.ascontiguousarray(y_prev.T)
         # (2), sample i's term: delta_i[k]^T y_i[k-1]^T, an outer product, stacked over i.
-        np.multiply(delta.T[:, :, None], y_prev.T[:, None, :], out=dW)
+        np.multiply(delta_rows[:, :, None], input_rows[:, None, :], out=dW)
         # (3), sample i's term: delta_i[k] itself.
-        np.copyto(db, delta.T)
+        np.copyto(db, delta_rows)
     return costs
 
 

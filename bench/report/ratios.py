@@ -1,5 +1,5 @@
 """Sections made of paired ratios other than the speed-up, each with the same estimate and 95 %
-moderated t interval over replicates (``stats``): J/F, the autograd tax, the kernel speed of the
+Stein two-stage interval over replicates (``stats``): J/F, the autograd tax, the kernel speed of the
 hand-written equations, and every backend's time over the golden's."""
 
 from __future__ import annotations

@@ -134,8 +134,8 @@ def section_headline(ctx: Context) -> str:
     if not golden.empty:
         table[f"× {ctx.golden} (geo. mean)"] = golden.reindex(table.index).fillna("–")
     out += [f"Speed-up against `{ctx.reference}` (its time / the backend's; above 1 the backend is faster), geometric mean "
-            f"over replicates with its 95 % interval (a moderated t interval: each cell's variance over the replicates "
-            f"shrunk toward that of the backend's other cells, `bench/report/stats.py`), at depth {HEADLINE_DEPTH}, batch "
+            f"over replicates with its 95 % interval (Stein's two-stage t interval: the pilot's variance, shrunk toward "
+            f"the backend's other cells by limma's fitted prior, `bench/report/stats.py`), at depth {HEADLINE_DEPTH}, batch "
             f"{', '.join(map(str, sorted(part['batch'].unique())))}; `tie` where the interval contains 1. Then the worst "
             f"gradient error of each backend over the run, and its time over the golden `{ctx.golden}`'s.", "",
             markdown(table), ""]  # fmt: skip
@@ -182,7 +182,7 @@ def section_agreement(ctx: Context) -> str:
 def section_speedup(ctx: Context) -> str:
     return pivot_section(f"Speed-up against {ctx.reference}",
                          f"Time of `{ctx.reference}` divided by the backend's (above 1: faster): geometric mean of the "
-                         "per-replicate ratios [95 % moderated t interval].", with_speedup_cells(ctx, ctx.task("gradient")), "cell")  # fmt: skip
+                         "per-replicate ratios [95 % interval, Stein's two-stage].", with_speedup_cells(ctx, ctx.task("gradient")), "cell")  # fmt: skip
 
 
 def section_times(ctx: Context) -> str:
