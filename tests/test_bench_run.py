@@ -499,3 +499,18 @@ def test_a_saved_run_stays_compact_after_its_report_time_is_recorded(smoke_run):
     raw = (smoke_run / "benchmarks.json").read_text()
     assert ", " not in raw[:2000] and ": " not in raw[:2000]
     assert json.loads(raw)["machine_info"]["autograd_bench"]["time_account"]["report"] > 0
+
+
+def test_with_isolate_the_runner_owns_a_hanging_row(tmp_path):
+    """--isolate times a row first in a child of the worker; if that child hangs, the run's parent
+    ends the worker and its child at --row-timeout (the child has no limit of its own), and the
+    cell is timeout with the parent's reason, not an error from a race of two clocks."""
+    done = run_benchmarks(tmp_path, *ONE_ROW, "--backends", "numpy-hadamard,test-hang", "--isolate",
+                          "--row-timeout", "4", "-p", "tests.plugins.faulty_backends")  # fmt: skip
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    (run,) = runs(tmp_path)
+    cells = {r["backend"]: r for r in csv.DictReader((run / "speedups.csv").read_text().splitlines())}
+    assert cells["test-hang"]["outcome"] == "timeout" and "--row-timeout" in cells["test-hang"]["reason"]
+    assert cells["numpy-hadamard"]["outcome"] == "ok"
+    leftover = subprocess.run(["pgrep", "-f", "isolate-child"], capture_output=True, text=True).stdout.split()
+    assert not leftover  # the hanging child went with its worker
