@@ -1,4 +1,4 @@
-"""The gradient benchmark: cost and all parameter gradients, every (configuration, backend, round)
+"""The gradient benchmark: cost and all parameter gradients, every (configuration, backend, replicate)
 of the grid, in the planned order (``plan.py``). Each row also times the forward pass alone."""
 
 from __future__ import annotations

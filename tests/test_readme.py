@@ -47,3 +47,12 @@ def test_the_committed_runs_agree_as_results_readme_says():
     text, lowest = agree([ROOT / run for run in runs])
     assert text in committed  # the page shows what the runs' files say today
     assert lowest >= 0.8, f"a committed run's estimate lies inside the other's interval in only {lowest:.0%} of cells"
+
+
+def test_no_text_describes_machinery_that_is_gone():
+    """Phrases of earlier protocols (a --rounds option, bootstrap intervals, one timing per row, a
+    row keeping its own fastest sweep) may not come back into the code's or README's prose."""
+    stale = ["--rounds", "bootstrap interval", "every row once", "keeping its fastest", "(configuration, backend, round)"]
+    files = [*ROOT.glob("bench/**/*.py"), *ROOT.glob("reference_impl/*.py"), ROOT / "README.md"]
+    found = [(path.name, phrase) for path in files for phrase in stale if phrase in path.read_text()]
+    assert not found

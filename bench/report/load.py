@@ -3,7 +3,7 @@ the tidy table every section reads.
 
 A committed run keeps ``benchmarks.json`` without the raw samples (``pytest-benchmark compare``
 needs only the statistics) and every sample in ``samples.npz`` beside it, compressed: the rank
-test of ``--compare`` and the bootstrap intervals read them from there.
+test of ``compare`` reads them from there.
 """
 
 from __future__ import annotations
