@@ -120,6 +120,14 @@ def _down(df: pd.DataFrame, values: str, fmt) -> str:
     return text.style.set_td_classes(_missing_grey(text)).to_html()
 
 
+def _across(df: pd.DataFrame, values: str, fmt) -> str:
+    """Backends down the rows, the (few) configurations across: the per-sample tables, where a
+    dozen backends across would run off the page."""
+    wide = df.pivot_table(index="backend", columns="config", values=values, aggfunc="first")
+    text = wide.map(lambda v: fmt(v) if pd.notna(v) else "–")
+    return text.style.set_td_classes(_missing_grey(text)).to_html()
+
+
 def _image(name: str) -> str:
     return f'<img alt="{html.escape(name)}" src="{html.escape(name)}">'
 
@@ -183,15 +191,15 @@ def page(ctx: Context, plots: list[str]) -> str:
         cells = part.assign(cell=[speedup_cell(ctx, *r) for r in zip(part["backend"], part["speedup"], part["low"],
                                                                       part["high"])])  # fmt: skip
         parts += [f"<h2>{html.escape(heading)}: speed-up against {html.escape(ctx.reference)}</h2>",
-                  _down(cells, "cell", str)]  # fmt: skip
+                  _across(cells, "cell", str)]  # fmt: skip
         loops = per_sample.loop_ratios(ctx, task)
         if not loops.empty:
             parts += [f"<h3>{html.escape(heading)}: × loop (the loop's time ÷ the vectorised form's)</h3>",
-                      _down(loops, "estimate", lambda v: f"{v:.2f}×")]  # fmt: skip
+                      _across(loops, "estimate", lambda v: f"{v:.2f}×")]  # fmt: skip
         price = per_sample.over_batch_gradient(ctx, task)
         if not price.empty:
             parts += [f"<h3>{html.escape(heading)} ÷ the same backend's batch gradient</h3>",
-                      _down(price, "estimate", lambda v: f"{v:.2f}")]  # fmt: skip
+                      _across(price, "estimate", lambda v: f"{v:.2f}")]  # fmt: skip
     account = time_account(bench)
     if not account.empty:
         parts += ["<h2>Where the run's time went</h2>", _table(account.set_index("part"))]
