@@ -117,7 +117,7 @@ def run_report(args) -> int:
 
 
 def run_agree(args) -> int:
-    text, lowest = agree(args.runs)
+    text, lowest, _ = agree(args.runs)
     print(text)
     if args.out:
         listed = " ".join(map(str, args.runs))

@@ -63,12 +63,13 @@ def _percent(value: float) -> str:
     return f"{value:.0%}" if np.isfinite(value) else "–"
 
 
-def agree(runs: list[Path]) -> tuple[str, float]:
-    """The report as Markdown, and the lowest coverage of any pair in either direction, per task."""
+def agree(runs: list[Path]) -> tuple[str, float, float]:
+    """The report as Markdown, the lowest coverage of any pair in either direction, per task, and
+    the largest shortfall of a measured coverage below the rate its intervals predict."""
     if len(runs) < 2:
         raise ReportError("agree: expected at least two runs")
     tables = [(Path(r).name, speedup_table(r)) for r in runs]
-    out, lowest = [], 1.0
+    out, lowest, shortfall = [], 1.0, 0.0
     for (name_a, a), (name_b, b) in itertools.combinations(tables, 2):
         out += [f"## {name_a} and {name_b}", ""]
         lines = []
@@ -76,6 +77,10 @@ def agree(runs: list[Path]) -> tuple[str, float]:
             found = agreement(a.xs(task, level="task", drop_level=False), b.xs(task, level="task", drop_level=False))
             n = max(found["cells"], 1)
             lowest = min(lowest, found["b inside a"] / n, found["a inside b"] / n)
+            for measured, expected in ((found["b inside a"] / n, found["expected a"]), (found["a inside b"] / n,
+                                                                                         found["expected b"])):  # fmt: skip
+                if np.isfinite(expected):
+                    shortfall = max(shortfall, expected - measured)
             lines.append({"task": task, "cells": found["cells"],
                           "calls agree": f"{found['calls agree']} ({found['calls agree'] / n:.0%})",
                           "of which both tie": found["ties"],
@@ -104,4 +109,4 @@ def agree(runs: list[Path]) -> tuple[str, float]:
     intro = ("Calls that agree, each run's estimate inside the other's 95 % interval with the rate a calibrated t "
              "interval would give beside it (P(|t_ν| < t_ν,0.975/√2), averaged over the cells' ν), win↔loss flips, and "
              "the cells that moved most.")  # fmt: skip
-    return "\n".join([intro, "", *out]), lowest
+    return "\n".join([intro, "", *out]), lowest, shortfall
