@@ -46,7 +46,7 @@ def test_the_committed_runs_agree_as_results_readme_says():
     committed = (ROOT / "results/agree.md").read_text()
     runs = re.search(r"`python -m bench.report agree (.+?)`", committed).group(1).split()
     assert len(runs) >= 2 and all((ROOT / run / "speedups.csv").is_file() for run in runs)
-    text, lowest, shortfall = agree([ROOT / run for run in runs])
+    text, _, shortfall = agree([ROOT / run for run in runs])
     assert text in committed  # the page shows what the runs' files say today
     a, b = (speedup_table(ROOT / run) for run in runs[:2])
     assert agreement(a, b)["flips"].empty  # no win-loss flip in any task
