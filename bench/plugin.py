@@ -347,8 +347,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run_id, staging = bench.run
     raw = staging / "benchmarks.json"
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-    if not os.environ.get("AUTOGRAD_BENCH_KEEP_WORKERS"):  # their rows are in benchmarks.json now
-        shutil.rmtree(staging / "workers", ignore_errors=True)
+    shutil.rmtree(staging / "workers", ignore_errors=True)  # their rows are in benchmarks.json now
     if interrupted or not raw.exists() or not json.loads(raw.read_text())["benchmarks"]:
         shutil.rmtree(staging, ignore_errors=True)
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")

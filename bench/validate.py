@@ -147,6 +147,18 @@ def steps_ratio(name: str, blocks: int = 3) -> float:
     return per_step[5] / per_step[40]
 
 
+def busy_threads(threads: int) -> float:
+    """CPU time ÷ wall time over a w1024 float64 gradient loop of the reference on the policy's
+    threads: about 1 per thread that works (a policy that did nothing would show it)."""
+    problem = make_problem(square("gradient", "float64", 1024, 4, 64))
+    run = backends.prepare(backends.REGISTRY[backends.REFERENCE], "gradient", problem, {}).run
+    run()
+    cpu, wall = time.process_time(), time.perf_counter()
+    while time.perf_counter() - wall < 0.5:
+        run()
+    return (time.process_time() - cpu) / (time.perf_counter() - wall)
+
+
 # (check, what it measures, how to run it, the range it should stay in)
 PROTOCOL = [
     ("switch", "torch right after a heavy NumPy call and the suite's warm-up ÷ torch's steady state",
@@ -154,6 +166,8 @@ PROTOCOL = [
     ("steps numpy-hadamard", "numpy-hadamard's time per step, 5 ÷ 40 steps per call",
      lambda: steps_ratio("numpy-hadamard"), (0.93, 1.07)),
     ("steps torch", "torch's time per step, 5 ÷ 40 steps per call", lambda: steps_ratio("torch"), (0.93, 1.07)),
+    ("busy threads", "CPU time ÷ wall time of the reference's w1024 gradient loop on 2 threads (cpu_util)",
+     lambda: busy_threads(2), (1.3, 2.05)),
 ]  # fmt: skip
 
 

@@ -108,10 +108,7 @@ def gradients(
     default 2 GiB) bounds the ``"diag"`` variant's Jacobians.
     """
     params, x, t, activations, variant, clip = _check_problem(params, x, t, activation, variant, clip, memory_budget)
-    if out is None:
-        grads = [(np.empty_like(W), np.empty_like(b)) for W, b in params]
-    else:
-        grads = check_out(out, params, [a for layer in params for a in layer] + [x, t])
+    grads = _outputs(out, params, x, t)
     return _gradients(params, x, t, activations, variant, clip, grads), grads
 
 
@@ -137,10 +134,7 @@ def per_sample_gradients(
     params, x, t, activations, variant, clip = _check_problem(params, x, t, activation, variant, clip, memory_budget)
     d = x.shape[1]
     per_sample.check_memory(_sizes(params), d, x.dtype, memory_budget)
-    if out is None:
-        grads = [(np.empty((d, *W.shape), W.dtype), np.empty((d, *b.shape), b.dtype)) for W, b in params]
-    else:
-        grads = check_out(out, params, [a for layer in params for a in layer] + [x, t], samples=d)
+    grads = _outputs(out, params, x, t, samples=d)
     work = get_workspace(tuple(_sizes(params)), d, x.dtype)
     costs = per_sample.per_sample_gradients(params, x, t, activations, _DELTAS[variant], clip, grads, work)
     return costs, grads
@@ -169,10 +163,7 @@ def clipped_gradients(
     max_norm = check_positive(max_norm, "max_norm")
     if not isinstance(materialize, (bool, np.bool_)):
         raise TypeError(f"materialize: expected True or False, got {materialize!r}")
-    if out is None:
-        grads = [(np.empty_like(W), np.empty_like(b)) for W, b in params]
-    else:
-        grads = check_out(out, params, [a for layer in params for a in layer] + [x, t])
+    grads = _outputs(out, params, x, t)
     if materialize:
         costs, samples = per_sample_gradients(params, x, t, activation, variant, clip, None, memory_budget)
         per_sample.clipped_from_per_sample(samples, max_norm, grads)
@@ -233,6 +224,14 @@ def trainer(params: Params, x: np.ndarray, t: np.ndarray, lr: float, clip: float
         raise ValueError(f"shuffle: expected True or False, got {shuffle!r}")
     seed = check_seed(seed)
     return SGD(params, x, t, lr, clip, activations, _BACKWARD[variant], batch_size, bool(shuffle), seed)
+
+
+def _outputs(out, params: Params, x: np.ndarray, t: np.ndarray, samples: int | None = None) -> Params:
+    """Fresh (dW, db) arrays in the parameters' shapes (with ``samples`` in front), or ``out`` checked."""
+    if out is None:
+        lead = () if samples is None else (samples,)
+        return [(np.empty((*lead, *W.shape), W.dtype), np.empty((*lead, *b.shape), b.dtype)) for W, b in params]
+    return check_out(out, params, [a for layer in params for a in layer] + [x, t], samples=samples)
 
 
 def _sizes(params: Params) -> list[int]:

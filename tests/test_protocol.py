@@ -6,8 +6,9 @@ belong there, not in tests that must pass on a slow, noisy machine.)"""
 
 from __future__ import annotations
 
-import time
+import math
 import tracemalloc
+from types import SimpleNamespace
 
 import pytest
 
@@ -61,15 +62,22 @@ def test_torch_training_builds_its_optimizer_and_copies_once(monkeypatch):
     assert len(built) == 1 and not made
 
 
-def test_the_warm_up_waits_out_another_librarys_spin_and_only_then():
+def test_the_warm_up_waits_out_another_librarys_spin_and_only_then(monkeypatch):
+    """The rule itself, on a clock of the test's own (each call takes 0.05 s of it): no real time is read."""
+    clock = [0.0]
+    monkeypatch.setattr(measure, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
     calls = []
-    other_library_ended = time.perf_counter()
-    measure.warm_up(lambda: calls.append(1), other_library_ended)
-    assert time.perf_counter() - other_library_ended >= measure.WARMUP_SECONDS >= 0.1  # OpenBLAS spins ~0.1 s
-    assert len(calls) > 1  # by calls: the row's own caches warm too
+
+    def call():
+        clock[0] += 0.05
+        calls.append(1)
+
+    assert measure.WARMUP_SECONDS >= 0.1  # OpenBLAS spins about 0.1 s after its call
+    measure.warm_up(call, other_library_quiet_since=0.0)  # another library's last call ended at 0
+    assert len(calls) == math.ceil(measure.WARMUP_SECONDS / 0.05)  # calls until its spin is over, no fewer
     calls.clear()
-    measure.warm_up(lambda: calls.append(1), other_library_ended)  # that library went quiet long ago
+    measure.warm_up(call, other_library_quiet_since=clock[0] - 1.0)  # that library went quiet long ago
     assert calls == [1] * measure.WARMUP_CALLS
     calls.clear()
-    measure.warm_up(lambda: calls.append(1), None, calls_made=1)  # same library, first call just made
+    measure.warm_up(call, None, calls_made=1)  # same library, the row's first call just made
     assert calls == []
