@@ -1,7 +1,7 @@
 """Sessions per backend: ``nox -l`` lists them, extra arguments go to pytest (``nox -s "tests(torch)" -- -x``).
 
 The backends, their frameworks and extras come from the registry's static facts
-(``bench/registry.py``, plain data that imports nothing): a new backend needs no edit here.
+(``bench/suite/registry.py``, plain data that imports nothing): a new backend needs no edit here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import nox
 
 sys.path.insert(0, str(Path(__file__).parent))  # nox's own environment has no NumPy: registry.py needs none
-from bench.registry import FRAMEWORKS, REFERENCE, REGISTRY
+from bench.suite.registry import FRAMEWORKS, REFERENCE, REGISTRY
 
 nox.needs_version = ">=2024.4.15"
 nox.options.sessions = ["tests(all)", "lint"]

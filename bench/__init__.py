@@ -1,8 +1,12 @@
 """Benchmarks of MLP gradients: the matrix-calculus reference against PyTorch and JAX autograd.
 
-Layout: ``config`` (grids of widths, depths, batches, dtypes), ``backends`` (the registry),
-``flops`` (FLOP model and matrix-multiply floor), ``policy`` (one thread and allocator
-policy for every library), ``plugin`` (pytest options, machine info, saving a run), ``bench_gradients`` (the
-benchmark itself), ``isolate`` (each row again in a fresh subprocess), ``report`` (tables
-and plots from a run's JSON), ``frameworks`` (the MLP written in PyTorch and JAX).
+The pipeline, one folder a stage; each imports only from the stages before it:
+
+- ``suite/``: what runs (backends, frameworks, grids, the plan of rows);
+- ``harness/``: how it is timed (the parent and its workers, one row's protocol, the thread
+  policy, the replicates' statistics);
+- ``report/``: what it means (tables, page, plots; agree, compare, merge, validate).
+
+``plugin`` is pytest's entry (``-p bench.plugin``) that drives the three, and ``bench_*.py`` are
+the four tasks pytest collects.
 """

@@ -3,7 +3,7 @@ scaled to norm at most C; every (configuration, backend, replicate) of the grid 
 
 from __future__ import annotations
 
-from .measure import run_row
+from .harness.measure import run_row
 from .plugin import session_of
 
 TASK = "clipped"

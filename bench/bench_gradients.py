@@ -3,7 +3,7 @@ of the grid, in the planned order (``plan.py``). Each row also times the forward
 
 from __future__ import annotations
 
-from .measure import run_row
+from .harness.measure import run_row
 from .plugin import session_of
 
 TASK = "gradient"

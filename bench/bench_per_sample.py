@@ -3,7 +3,7 @@ layer; every (configuration, backend, replicate) of the grid in the planned orde
 
 from __future__ import annotations
 
-from .measure import run_row
+from .harness.measure import run_row
 from .plugin import session_of
 
 TASK = "per-sample"

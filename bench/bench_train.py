@@ -3,7 +3,7 @@ start, timed as a whole; the final parameters are checked against ``reference_im
 
 from __future__ import annotations
 
-from .measure import run_row
+from .harness.measure import run_row
 from .plugin import session_of
 
 TASK = "train"

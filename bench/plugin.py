@@ -28,10 +28,11 @@ import pytest
 
 import reference_impl as ri
 
-from . import backends, isolate, machine, policy
-from .config import GRIDS
-from .plan import Case, WorkerPlan, parse_shard
-from .session import BenchSession
+from .harness import isolate, machine, policy
+from .harness.session import BenchSession
+from .suite import backends
+from .suite.grids import GRIDS
+from .suite.plan import Case, WorkerPlan, parse_shard
 
 STAGING_PREFIX = ".incomplete-"  # a run being written (hidden: the index lists no dot-folder)
 
@@ -68,17 +69,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--activation", choices=sorted(ri.ACTIVATIONS), default="tanh", help="activation of every layer")
     group.addoption("--results-dir", type=Path, default=Path("results"), help="where runs are saved")
     group.addoption("--isolate-child", action="store_true", help=argparse.SUPPRESS)  # set by --isolate only
-    # Set by the run's parent (bench.runner) on its workers only: the worker's whole plan.
+    # Set by the run's parent (bench.harness.runner) on its workers only: the worker's whole plan.
     group.addoption("--worker", type=Path, default=None, help=argparse.SUPPRESS)
 
 
 # pytest-benchmark's options that the suite's protocol replaces: refused, naming what to use instead.
 REFUSED_OPTIONS = {
-    "--benchmark-min-rounds": "the suite times blocks of calls filling --benchmark-max-time (bench/timing.py)",
-    "--benchmark-min-time": "a block of calls is at least 1 ms (bench/timing.py); the row's time is --benchmark-max-time",
-    "--benchmark-warmup": "every row is warmed up by the suite's own rule (bench/measure.py)",
-    "--benchmark-warmup-iterations": "every row is warmed up by the suite's own rule (bench/measure.py)",
-    "--benchmark-calibration-precision": "the suite calibrates blocks of at least 1 ms (bench/timing.py)",
+    "--benchmark-min-rounds": "the suite times blocks of calls filling --benchmark-max-time (bench/harness/timing.py)",
+    "--benchmark-min-time": "a block of calls is at least 1 ms (bench/harness/timing.py); the row's time is --benchmark-max-time",
+    "--benchmark-warmup": "every row is warmed up by the suite's own rule (bench/harness/measure.py)",
+    "--benchmark-warmup-iterations": "every row is warmed up by the suite's own rule (bench/harness/measure.py)",
+    "--benchmark-calibration-precision": "the suite calibrates blocks of at least 1 ms (bench/harness/timing.py)",
     "--benchmark-timer": "one timer, time.perf_counter, times the gradient, the forward pass and the floor alike",
 }
 
@@ -146,7 +147,7 @@ def pytest_configure(config: pytest.Config) -> None:
         warnings=notes, budget_s=budget, precision=precision, max_replicates=max(replicates, grid.max_replicates),
         sweeps=grid.sweeps if is_benchmarking(config) and not option("isolate_child") else 1,
     )  # fmt: skip
-    if is_benchmarking(config):  # blocks of calls fill it (bench.timing); pytest-benchmark keeps it as given, a string
+    if is_benchmarking(config):  # blocks of calls fill it (bench.harness.timing); pytest-benchmark keeps it as given, a string
         given = _given(config, "--benchmark-max-time") and hasattr(config.option, "benchmark_max_time")
         session_of(config).row_time = float(config.option.benchmark_max_time) if given else grid.row_time
         if not session_of(config).row_time > 0:
@@ -246,13 +247,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_runtestloop(session: pytest.Session):
-    """The run's parent times nothing itself: its replicates run in worker processes (bench.runner)."""
+    """The run's parent times nothing itself: its replicates run in worker processes (bench.harness.runner)."""
     bench = session_of(session.config)
     if not bench.run or session.config.option.collectonly:
         return None
-    from . import runner
+    from .harness import runner
 
-    runner.run(session, bench)
+    selected = sorted({_case(item).row_key for item in session.items if _case(item)})
+    runner.run(session, bench, worker_options(bench, session.config), selected)
     failed = [o for o in bench.outcomes if o["outcome"] in ("incorrect", "error", "timeout")]
     session.testsfailed += len(failed) + len(bench.incorrect)  # the run is saved all the same; its exit status says so
     return True
@@ -260,7 +262,7 @@ def pytest_runtestloop(session: pytest.Session):
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
-    from .registry import GOLDEN, REFERENCE
+    from .suite.registry import GOLDEN, REFERENCE
 
     session = session_of(config)
     policy = session.policy.describe() if session.policy else session.worker_policy

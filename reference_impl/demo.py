@@ -6,7 +6,7 @@
 Prints the cost as it falls and writes a PNG (target vs fit, cost per step). ``--batch-size 1``
 is the seed's own per-sample loop; the default is full-batch gradient descent. Needs matplotlib
 (the ``bench`` extra) for the figure. The same training in PyTorch and JAX, all curves in one
-figure, is ``python -m bench.demo``.
+figure, is ``python -m bench.suite.demo``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import reference_impl as ri
 
 SIZES = [1, 16, 16, 1]
-SAMPLES, LR, CLIP = 64, 0.1, 0.005  # the seed's task and SGD: bench.config takes them from here
+SAMPLES, LR, CLIP = 64, 0.1, 0.005  # the seed's task and SGD: bench.suite.grids takes them from here
 
 
 def sine_task(samples: int = SAMPLES):

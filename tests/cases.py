@@ -1,13 +1,13 @@
 """Cases shared by the correctness tests: one list, reused for every backend; the tolerances and
-the error measure are the benchmark's own (``bench.schema``), so tests and rows agree on "right"."""
+the error measure are the benchmark's own (``bench.harness.schema``), so tests and rows agree on "right"."""
 
 from __future__ import annotations
 
 import itertools
 
 import reference_impl as ri
-from bench.config import make_data
-from bench.schema import relative_error, tolerance  # noqa: F401 (re-exported for the tests)
+from bench.harness.schema import relative_error, tolerance  # noqa: F401 (re-exported for the tests)
+from bench.suite.grids import make_data
 
 NAMES = sorted(ri.ACTIVATIONS)
 

@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from bench import frameworks
-from bench.registry import REGISTRY
+from bench.suite import frameworks
+from bench.suite.registry import REGISTRY
 
 
 def required_frameworks() -> set[str]:
@@ -34,5 +34,5 @@ BATCH_FRAMEWORKS = sorted({b.framework for b in REGISTRY.values() if "gradient" 
 
 @pytest.fixture(params=BATCH_FRAMEWORKS)
 def framework(request):
-    """Each framework's mirror module with a batch gradient of its own (bench.frameworks.torch_mlp, jax_mlp, ...)."""
+    """Each framework's mirror module with a batch gradient of its own (bench.suite.frameworks.torch_mlp, jax_mlp, ...)."""
     return load_framework(request.param)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import reference_impl as ri
-from bench import backends, flops, frameworks
-from bench.config import GRIDS, Config, make_problem, square
-from bench.plan import SWEEP_LAG, parse_shard, plan
-from bench.registry import TASKS
-from bench.runner import allocate, combine_sweeps, rows_for
-from bench.schema import relative_error, tolerance
+from bench.harness import flops
+from bench.harness.runner import allocate, combine_sweeps, rows_for
+from bench.harness.schema import relative_error, tolerance
+from bench.suite import backends, frameworks
+from bench.suite.grids import GRIDS, Config, make_problem, square
+from bench.suite.plan import SWEEP_LAG, parse_shard, plan
+from bench.suite.registry import TASKS
 
 from .conftest import load_framework
 
@@ -112,7 +115,7 @@ def test_a_named_framework_that_is_not_installed_is_found_without_importing_it()
     assert backends.framework_not_installed(absent) is None
     import dataclasses
 
-    from bench import registry
+    from bench.suite import registry
 
     info = dataclasses.replace(registry.FRAMEWORKS["numpy"], imports="no_such_package_here")
     registry.FRAMEWORKS["ghost-fw"] = info
@@ -300,7 +303,7 @@ def test_shards_partition_whole_configurations():
 
 
 def test_environment_warnings_name_the_forced_kernel_the_load_and_the_threads():
-    from bench.policy import available_cores, environment_warnings
+    from bench.harness.policy import available_cores, environment_warnings
 
     blas = [{"internal_api": "openblas", "architecture": "Haswell"}]
     avx512 = {"avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq"}
@@ -316,7 +319,7 @@ def test_environment_warnings_name_the_forced_kernel_the_load_and_the_threads():
 
 def test_compile_break_even_counts_both_compile_times():
     """jax-scan against jax (which compiles too): (compile_a - compile_b) / (gain per step)."""
-    from bench.report.training import break_even
+    from bench.report.ratios import break_even
 
     assert break_even(0.5, 1e-6, 0.25, 6e-6) == 50_000  # 0.25 s more compile, 5 µs a step saved
     assert break_even(0.5, 1e-6, 0.0, 6e-6) == 100_000  # against an eager backend: all of it
@@ -354,6 +357,37 @@ def test_the_full_grid_runs_every_form_of_every_backend():
     for name in ("torch-func", "tensorflow-eager"):
         entry = backends.REGISTRY[name]
         assert "train" in entry.tasks and "full grid only" in entry.skip_reason("train", 16)
+
+
+NUMBA_COMPILES = """
+import json, sys
+from bench.suite import backends, frameworks
+from bench.suite.grids import Config, make_problem, square
+frameworks.load("numba").use_compile_cache(sys.argv[1])
+entry = backends.REGISTRY["numba-manual"]
+configs = [square("gradient", "float64", 8, 2, 8), square("gradient", "float64", 16, 2, 8),
+           square("gradient", "float32", 8, 2, 8), Config("train", "float64", (8, 8, 8), 4, steps=3)]
+print(json.dumps([backends.prepare(entry, c.task, make_problem(c), {}).compile_s for c in configs]))
+"""
+
+
+def test_the_golden_compile_is_measured_from_an_empty_cache_once_per_signature(tmp_path):
+    """numba compiles at a signature's first call: with its cache in the run's empty folder (the
+    first replicate's), prepare times that compile; another width of the same dtype and depth is the
+    same signature and reports the same measurement; another dtype or the training loop is a new one."""
+    pytest.importorskip("numba")
+    import json
+    import subprocess
+    import sys
+
+    cache = tmp_path / "numba"
+    done = subprocess.run([sys.executable, "-c", NUMBA_COMPILES, str(cache)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    f64, f64_wider, f32, train = json.loads(done.stdout.splitlines()[-1])
+    assert all(seconds is not None and seconds > 0 for seconds in (f64, f32, train))
+    assert f64_wider == f64 and len({f64, f32, train}) == 3
+    assert any(cache.rglob("*.nbc")), "compiled into the run's folder, not loaded from __pycache__"
 
 
 @pytest.mark.parametrize(("name", "runs"), [("jax", 0), ("jax-manual", 0), ("tensorflow", 1), ("tensorflow-manual", 1)])

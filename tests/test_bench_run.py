@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from bench import report
-from bench.config import GRIDS
+from bench.harness.schema import Row
 from bench.report import __main__ as report_main  # noqa: F401 (report.__main__.main)
-from bench.schema import Row
+from bench.suite.grids import GRIDS
 
 ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip("pandas")
@@ -71,7 +71,7 @@ def test_run_folder_is_compact_and_every_row_follows_the_schema(smoke_run):
         assert set(Row.required()) <= set(extra) <= set(Row.fields())  # None fields are left out
         assert extra["flops"] > 0 and extra["rel_err"] <= extra["tolerance"] and extra["outcome"] == "ok"
         assert (extra.get("peak_gflops", 0) > 0) == (extra["replicate"] == 0)  # per configuration, once a run
-        if extra["task"] == "gradient":  # training rows have no floor: see bench/flops.py
+        if extra["task"] == "gradient":  # training rows have no floor: see bench/harness/flops.py
             assert (extra.get("floor_s", 0) > 0 and bool(extra.get("floor_source"))) == (extra["replicate"] == 0)
             assert extra["forward_s"] > 0 and extra["grad_over_forward"] > 0
         elif extra["task"] == "train":
@@ -82,8 +82,8 @@ def test_run_folder_is_compact_and_every_row_follows_the_schema(smoke_run):
     assert info["pilot_replicates"] == 2 and info["budget_s"] == 1  # the pilot alone: it outlasted the budget
     assert set(info["time_account"]) >= {"start-up and imports", "prepare and compile", "warm-up", "timing", "report"}
     # every row says where its worker's order put it, and replanning from the recorded seed agrees
-    from bench import backends
-    from bench.plan import plan
+    from bench.suite import backends
+    from bench.suite.plan import plan
 
     chosen = [backends.REGISTRY[name] for name in info["backends"]]
     for replicate in (0, 1):
@@ -338,7 +338,7 @@ def test_isolate_child_runs_with_the_parents_options(tmp_path):
     assert len(data["benchmarks"]) == 2  # w16 in both dtypes
     for bench in data["benchmarks"]:
         extra = bench["extra_info"]
-        assert extra["isolated_median_s"] > 0  # the same row timed in a fresh process (how close: bench.validate)
+        assert extra["isolated_median_s"] > 0  # the same row timed in a fresh process (how close: bench.report.validate)
         assert extra["isolated_options"]["disable_gc"] is True
         assert extra["isolated_options"]["max_time"] == 0.01
     assert "In-process against isolated timing" in (run / "summary.md").read_text()
@@ -348,7 +348,7 @@ def test_isolate_child_runs_with_the_parents_options(tmp_path):
 def test_the_thread_policy_is_applied_and_recorded(tmp_path, threads):
     """One thread: the process pinned to one core, every pool at 1. Two: both cores, every pool at 2.
     How busy the threads were is a wall-clock ratio: recorded on every row (cpu_util), judged by
-    the summary's stability section and bench.validate's protocol table, not here."""
+    the summary's stability section and bench.report.validate's protocol table, not here."""
     if threads > os.cpu_count():
         pytest.skip("needs 2 cores")
     run = the_run(tmp_path, "--grid", "default", "--backends", "numpy-hadamard", "--threads", str(threads),
@@ -416,7 +416,7 @@ def every_backend_run(tmp_path_factory) -> Path:
 
 
 def test_the_smoke_grids_outcomes_are_the_declared_ones(every_backend_run):
-    from bench.registry import REGISTRY
+    from bench.suite.registry import REGISTRY
 
     cells = list(csv.DictReader((every_backend_run / "speedups.csv").read_text().splitlines()))
     configs = {c.id: c for c in GRIDS["smoke"].configs() if c.width != 64 and c.dtype == "float64"}  # the run's -k
@@ -463,8 +463,8 @@ def test_agree_reports_calls_coverage_and_flips_and_holds_a_minimum(smoke_run, t
 
 
 def test_validate_times_the_smoke_cells_with_the_frameworks_own_timers(every_backend_run, capsys):
-    """bench.validate on the smoke grid (CI runs it here): torch with torch.utils.benchmark, jax with timeit."""
-    from bench import validate
+    """bench.report.validate on the smoke grid (CI runs it here): torch with torch.utils.benchmark, jax with timeit."""
+    from bench.report import validate
 
     load = pytest.importorskip
     load("torch"), load("jax")

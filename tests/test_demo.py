@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from bench import demo as framework_demo
-from bench import frameworks
+from bench.suite import demo as framework_demo
+from bench.suite import frameworks
 from reference_impl import demo
 
 from .conftest import load_framework

@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from bench.report.stats import (
+from bench.harness.runner import allocate, block_sweep
+from bench.harness.stats import (
     fit_prior,
     moderated_variances,
     rerun_coverage,
     stein_interval,
     trigamma_inverse,
 )
-from bench.runner import allocate, block_sweep
 
 
 def test_trigamma_inverse_inverts_trigamma():
@@ -129,11 +129,11 @@ def test_a_reruns_estimate_lands_inside_as_often_as_predicted(bursts):
 
 def test_the_statistics_module_is_pure_numbers():
     """Estimation (numbers in, numbers out) apart from formatting, as asv keeps statistics.py:
-    no formatter lives in bench.report.stats, and it imports nothing of the report above it."""
+    no formatter lives in bench.harness.stats, and it imports nothing of the report above it."""
     import ast
     import inspect
 
-    from bench.report import stats
+    from bench.harness import stats
 
     tree = ast.parse(inspect.getsource(stats))
     functions = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]

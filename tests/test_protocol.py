@@ -1,7 +1,7 @@
 """The timing protocol's promises, as structure: what runs inside the timed call. A timed call
 allocates no large array and builds no optimizer, so its time cannot hide setup; the warm-up
 waits out another library's spinning threads and only then. (How well the protocol holds on a
-given machine, in seconds, is ``python -m bench.validate RUN``'s protocol table: wall-clock ratios
+given machine, in seconds, is ``python -m bench.report validate RUN``'s protocol table: wall-clock ratios
 belong there, not in tests that must pass on a slow, noisy machine.)"""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench import backends, measure
-from bench.config import Config, make_problem, square
+from bench.harness import measure
+from bench.suite import backends
+from bench.suite.grids import Config, make_problem, square
 
 from .conftest import load_framework
 

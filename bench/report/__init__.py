@@ -1,18 +1,15 @@
-"""Tables, a page and plots of a benchmark run; comparing runs; merging shards.
-
-    python -m bench.report RUN_DIR_OR_JSON [--out DIR] [--equivalence E]
-    python -m bench.report agree RUN RUN... [--min-coverage X]
-    python -m bench.report --compare OLD NEW [--threshold PCT] [--fail-above PCT]
-    python -m bench.report merge RUN_DIR... --out DIR [--allow-mixed]
-    python -m bench.report compact RUN_DIR...
+"""Stage 3, what it means: tables, a page and plots of a benchmark run; comparing runs; merging
+shards (its command line: ``__main__``).
 
 Every number comes from the run's files (``benchmarks.json`` and ``samples.npz``), and every
 fact about the backends from the run's own metadata (``context``). Modules: ``load`` (reading
-and validating, the tidy table), ``context`` (the run as the report sees it), ``stats``
-(paired ratios and their intervals), ``sections``, ``ratios``, ``training``, ``stability`` (the
-summary's sections), ``plots``, ``html`` (the page), ``agree``, ``compare``, ``merge``. Every
-file is written to a temporary name and renamed, so an interrupted report never leaves half a
-table; bad input gets one error line and nothing is written.
+and validating, the tidy table), ``context`` (the run as the report sees it), ``tables``
+(formatting), ``sections``, ``ratios``, ``training``, ``per_sample``, ``stability`` (the
+summary's sections), ``plots``, ``html`` (the page), ``agree``, ``compare``, ``merge``,
+``validate`` (the frameworks' own timers). The estimates and intervals are
+``bench.harness.stats``'s, the same that decided the replicates. Every file is written to a
+temporary name and renamed, so an interrupted report never leaves half a table; bad input gets
+one error line and nothing is written.
 """
 
 from __future__ import annotations
@@ -41,10 +38,10 @@ SECTIONS = [
     sections.section_outcomes,
     sections.section_agreement,
     sections.section_speedup,
-    ratios.section_golden,
+    sections.section_golden,
     sections.section_times,
-    ratios.section_grad_over_forward,
-    ratios.section_autograd_tax,
+    sections.section_grad_over_forward,
+    sections.section_autograd_tax,
     sections.section_efficiency,
     section_training,
     section_per_sample,
@@ -128,7 +125,7 @@ def record_report_time(run_dir: Path, seconds: float) -> None:
 
 def headline(ctx: Context) -> str:
     """One line for the index: each backend's geometric-mean gradient speed-up, fastest first."""
-    from .stats import geometric_headline
+    from ..harness.stats import geometric_headline
 
     geo = geometric_headline(ctx.rows, ctx.reference, ctx.pilot)
     geo = geo[geo["task"] == "gradient"].sort_values("geomean", ascending=False)

@@ -5,7 +5,7 @@
     python -m bench.report compare OLD NEW [--threshold PCT] [--fail-above PCT]
     python -m bench.report merge SHARD... --out DIR [--allow-mixed]
     python -m bench.report compact RUN...
-    python -m bench.report validate RUN [--cells ...]   (bench.validate: the frameworks' own timers)
+    python -m bench.report validate RUN [--cells ...]   (the frameworks' own timers)
 
 Every bad argument is a one-line error naming it, exit status 2, and nothing written.
 """
@@ -87,7 +87,7 @@ def parser() -> argparse.ArgumentParser:
     compact = verbs.add_parser("compact", help="store a run's samples in samples.npz, its JSON without them")
     compact.add_argument("runs", nargs="+", type=Path)
 
-    verbs.add_parser("validate", help="the suite's ratios against the frameworks' own timers (python -m bench.validate)",
+    verbs.add_parser("validate", help="the suite's ratios against the frameworks' own timers",
                      add_help=False)  # fmt: skip
     return top
 
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] not in VERBS and not argv[0].startswith("-"):
         argv.insert(0, "report")  # python -m bench.report RUN: the report verb
     if argv[:1] == ["validate"]:  # its own parser and the frameworks: imported only here
-        from ..validate import main as validate_main
+        from .validate import main as validate_main
 
         return validate_main(argv[1:])
     args = parser().parse_args(argv)

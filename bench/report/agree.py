@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..harness.stats import rerun_coverage
 from .load import ReportError
-from .stats import rerun_coverage
 from .tables import markdown
 
 KEYS = ["task", "config", "backend"]

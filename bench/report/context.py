@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..harness.stats import speedups
 from .load import frame, outcomes, per_backend
-from .stats import speedups
 
 
 @dataclass

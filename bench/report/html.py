@@ -12,13 +12,13 @@ import html
 import numpy as np
 import pandas as pd
 
-from . import per_sample
+from ..harness.stats import geometric_headline
 from .context import Context
+from .per_sample import TASKS as PER_SAMPLE_TASKS
 from .plots import PLOTS
-from .ratios import autograd_tax, golden_ratios, grad_over_forward
-from .sections import replicates_line, speedup_cell, time_account
-from .stats import geometric_headline
-from .tables import fmt_speedup, fmt_time, tally
+from .ratios import autograd_tax, golden_ratios, grad_over_forward, loop_ratios, over_batch_gradient
+from .sections import replicates_line, time_account
+from .tables import fmt_speedup, fmt_time, speedup_cell, tally
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; max-width: 110em; }
@@ -85,7 +85,7 @@ def heat_map(ctx: Context) -> str:
             for v in ("speedup", "low", "high")}  # fmt: skip
     speed, low, high = wide["speedup"], wide["low"], wide["high"]
     # the interval on a second line: 15 backends fit a 1300 px page
-    text = pd.DataFrame([[speedup_cell(ctx, b, speed.at[c, b], low.at[c, b], high.at[c, b]).replace(" tie", "")
+    text = pd.DataFrame([[speedup_cell(ctx.reference, b, speed.at[c, b], low.at[c, b], high.at[c, b]).replace(" tie", "")
                           .replace(" [", "<br>").replace("]", "").replace(" (1 replicate)", "<br>1 rep.") for b in backends] for c in order],
                         index=order, columns=backends)  # fmt: skip
     classes = _missing_grey(text)
@@ -133,7 +133,7 @@ def _image(name: str) -> str:
 
 
 def page(ctx: Context, plots: list[str]) -> str:
-    from ..machine import machine_line
+    from ..harness.machine import machine_line
 
     bench = ctx.bench
     policy = bench.get("thread_policy") or {}
@@ -184,19 +184,19 @@ def page(ctx: Context, plots: list[str]) -> str:
     train = ctx.task("train")
     if not train.empty:
         parts += ["<h2>Training: time per SGD step</h2>", _down(train, "per_step_s", fmt_time)]
-    for task, heading in per_sample.TASKS.items():
+    for task, heading in PER_SAMPLE_TASKS.items():
         part = ctx.task(task)
         if part.empty:
             continue
-        cells = part.assign(cell=[speedup_cell(ctx, *r) for r in zip(part["backend"], part["speedup"], part["low"],
+        cells = part.assign(cell=[speedup_cell(ctx.reference, *r) for r in zip(part["backend"], part["speedup"], part["low"],
                                                                       part["high"])])  # fmt: skip
         parts += [f"<h2>{html.escape(heading)}: speed-up against {html.escape(ctx.reference)}</h2>",
                   _across(cells, "cell", str)]  # fmt: skip
-        loops = per_sample.loop_ratios(ctx, task)
+        loops = loop_ratios(ctx, task)
         if not loops.empty:
             parts += [f"<h3>{html.escape(heading)}: × loop (the loop's time ÷ the vectorised form's)</h3>",
                       _across(loops, "estimate", lambda v: f"{v:.2f}×")]  # fmt: skip
-        price = per_sample.over_batch_gradient(ctx, task)
+        price = over_batch_gradient(ctx, task)
         if not price.empty:
             parts += [f"<h3>{html.escape(heading)} ÷ the same backend's batch gradient</h3>",
                       _across(price, "estimate", lambda v: f"{v:.2f}")]  # fmt: skip

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..schema import Row, missing_fields
+from ..harness.schema import Row, missing_fields
 
 STATS = ("min", "max", "mean", "stddev", "median", "q1", "q3", "iqr", "rounds", "iterations", "outliers", "ops")
 KEYS = ["task", "network", "width", "depth", "batch", "dtype", "activation", "steps", "batch_size"]

@@ -6,56 +6,17 @@ the same process); memory; time against the batch size where the grid sweeps it.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from .context import Context
-from .sections import with_speedup_cells
-from .stats import RATIO_COLUMNS, moderated_variances, paired_ratios, ratio_table, stein_interval
-from .tables import fmt_bytes, fmt_ratio, markdown, pivot_section
+from .ratios import loop_ratios, over_batch_gradient, with_shape
+from .tables import fmt_bytes, markdown, pivot_section, with_ratio_cells, with_speedup_cells
 
 TASKS = {"per-sample": "Per-sample gradients", "clipped": "DP-SGD's clipped gradient (no noise)"}
-SHAPE = ["dtype", "depth", "batch", "width"]
-
-
-def loop_ratios(ctx: Context, task: str) -> pd.DataFrame:
-    """× loop per configuration: the loop backend's time ÷ each vectorised backend's, paired."""
-    rows = ctx.rows[ctx.rows["task"] == task]
-    timed = set(rows["backend"])
-    pairs = [(f"{b} against the {ctx.fact(b, 'loop')} loop", ctx.fact(b, "loop"), b) for b in sorted(timed)
-             if ctx.fact(b, "loop") in timed]  # fmt: skip
-    return ratio_table(rows, pairs, pilot=ctx.pilot)
-
-
-def over_batch_gradient(ctx: Context, task: str) -> pd.DataFrame:
-    """Each backend's time for the task ÷ its own batch gradient's in the same shape and process:
-    what asking for every sample costs."""
-    rows = ctx.rows[ctx.rows["task"].isin([task, "gradient"])]
-    shape_key = rows[SHAPE].astype(str).agg("-".join, axis=1)
-    rows = rows.assign(shape=shape_key)
-    times = rows.set_index(["task", "backend", "shape", "replicate"])["median"].sort_index()
-    out = []
-    for backend in sorted(set(rows.loc[rows["task"] == task, "backend"])):
-        if (task, backend) not in times.index.droplevel([2, 3]) or ("gradient", backend) not in times.index.droplevel([2, 3]):
-            continue
-        mine, batch = times.loc[(task, backend)], times.loc[("gradient", backend)]
-        logs = paired_ratios(rows, mine.rename_axis(["config", "replicate"]), batch.rename_axis(["config", "replicate"]))
-        if logs.empty:
-            continue
-        spread = moderated_variances(logs, pd.Series(task, index=logs.index), ctx.pilot)
-        for shape, values in logs.iterrows():
-            point, low, high = stein_interval(values.to_numpy(), spread.loc[shape, "variance"], spread.loc[shape, "df"])
-            config = rows.loc[(rows["task"] == task) & (rows["shape"] == shape), "config"].iloc[0]
-            out.append({"config": config, "backend": backend, "estimate": point, "low": low, "high": high,
-                        "replicates": int(values.notna().sum()), "df": spread.loc[shape, "df"],
-                        "processes_for_5pct": np.nan})  # fmt: skip
-    return pd.DataFrame(out, columns=RATIO_COLUMNS)
 
 
 def _shaped(ctx: Context, table: pd.DataFrame) -> pd.DataFrame:
-    shape = ctx.table.drop_duplicates("config").set_index("config")[SHAPE]
-    cells = [fmt_ratio(*r) for r in zip(table["estimate"], table["low"], table["high"])]
-    return table.join(shape, on="config").assign(cell=cells)
+    return with_ratio_cells(with_shape(ctx, table))
 
 
 def memory_table(ctx: Context, task: str) -> pd.DataFrame:
@@ -81,7 +42,7 @@ def section(ctx: Context, task: str) -> str:
                          + ("Every sample's gradient, materialised: (d, l_k, l_{k-1}) per layer." if task == "per-sample"
                             else "The mean over samples of each sample's gradient scaled to norm at most C (C: the median "
                             "of the samples' norms); the reference and the ghost-clipping forms never hold a per-sample array."),
-                         with_speedup_cells(ctx, part), "cell")]  # fmt: skip
+                         with_speedup_cells(ctx.reference, part), "cell")]  # fmt: skip
     loops = loop_ratios(ctx, task)
     if not loops.empty:
         out.append(pivot_section(f"{heading}: × loop",

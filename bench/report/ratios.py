@@ -1,25 +1,29 @@
-"""Sections made of paired ratios other than the speed-up, each with the same estimate and 95 %
-Stein two-stage interval over replicates (``stats``): J/F, the autograd tax, the kernel speed of the
-hand-written equations, and every backend's time over the golden's."""
+"""The report's numbers other than the speed-up, as tables of estimates (no formatting): paired
+ratios, each with the same estimate and 95 % Stein two-stage interval over replicates
+(``bench.harness.stats``): J/F, the autograd tax, the kernel speed of the hand-written equations,
+every backend's time over the golden's, × loop and ÷ batch gradient of the per-sample tasks; and
+the compile break-even."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
 
+from ..harness.stats import RATIO_COLUMNS, moderated_variances, paired_ratios, ratio_table, stein_interval
 from .context import Context
-from .stats import RATIO_COLUMNS, moderated_variances, ratio_table, stein_interval
-from .tables import fmt_ratio, markdown, pivot_section
 
 SYSTEMS = {"numpy": "NumPy", "autograd": "NumPy", "torch": "torch", "jax": "JAX", "tensorflow": "TensorFlow"}
 
 
-def _with_shape(ctx: Context, table: pd.DataFrame) -> pd.DataFrame:
-    shape = ctx.table.drop_duplicates("config").set_index("config")[["task", "dtype", "depth", "batch", "width", "network",
-                                                                      "batch_size"]]  # fmt: skip
-    return table.join(shape, on="config").assign(
-        cell=[fmt_ratio(*r) for r in zip(table["estimate"], table["low"], table["high"])]
-    )
+SHAPE = ["task", "dtype", "depth", "batch", "width", "network", "batch_size"]
+PER_SAMPLE_SHAPE = ["dtype", "depth", "batch", "width"]  # a per-sample row and its batch gradient share it
+
+
+def with_shape(ctx: Context, table: pd.DataFrame) -> pd.DataFrame:
+    """A ratio table with each configuration's shape beside it (the columns every pivot splits by)."""
+    return table.join(ctx.table.drop_duplicates("config").set_index("config")[SHAPE], on="config")
 
 
 def grad_over_forward(ctx: Context) -> pd.DataFrame:
@@ -51,14 +55,14 @@ def autograd_tax(ctx: Context) -> pd.DataFrame:
     framework = {
         label: SYSTEMS.get(ctx.fact(top, "framework"), ctx.fact(top, "framework")) for label, top, _ in tax_pairs(ctx)
     }
-    return _with_shape(ctx, table).assign(system=lambda t: t["backend"].map(framework))
+    return with_shape(ctx, table).assign(system=lambda t: t["backend"].map(framework))
 
 
 def kernel_speed(ctx: Context) -> pd.DataFrame:
     gradient = ctx.rows[ctx.rows["task"] == "gradient"]
     timed = set(gradient["backend"])
     manuals = sorted(({ctx.fact(b, "manual") for b in timed} - {None, ctx.reference}) & timed)
-    return _with_shape(ctx, ratio_table(gradient, [(f"{m} vs {ctx.reference}", ctx.reference, m) for m in manuals], pilot=ctx.pilot))
+    return with_shape(ctx, ratio_table(gradient, [(f"{m} vs {ctx.reference}", ctx.reference, m) for m in manuals], pilot=ctx.pilot))
 
 
 def golden_ratios(ctx: Context) -> pd.DataFrame:
@@ -69,56 +73,43 @@ def golden_ratios(ctx: Context) -> pd.DataFrame:
     return ratio_table(ctx.rows, [(b, b, ctx.golden) for b in others], pilot=ctx.pilot)
 
 
-def section_grad_over_forward(ctx: Context) -> str:
-    table = grad_over_forward(ctx)
-    if table.empty:
-        return ""
-    model = ctx.task("gradient").groupby("depth")["model_grad_over_forward"].first()
-    return pivot_section("Gradient ÷ forward (J/F)",
-                         "Time of cost and all gradients over the time of the cost alone, both timed in blocks of calls by one "
-                         "timer in the same process (ADBench's and GradBench's ratio); geometric mean over replicates [95 % "
-                         f"interval]. The FLOP model's ratio, (3L − 1)/L: {', '.join(f'L={d}: {r:.2f}' for d, r in model.items())}; "
-                         "above it is autodiff and dispatch overhead.", _with_shape(ctx, table), "cell")  # fmt: skip
+def loop_ratios(ctx: Context, task: str) -> pd.DataFrame:
+    """× loop per configuration: the loop backend's time ÷ each vectorised backend's, paired."""
+    rows = ctx.rows[ctx.rows["task"] == task]
+    timed = set(rows["backend"])
+    pairs = [(f"{b} against the {ctx.fact(b, 'loop')} loop", ctx.fact(b, "loop"), b) for b in sorted(timed)
+             if ctx.fact(b, "loop") in timed]  # fmt: skip
+    return ratio_table(rows, pairs, pilot=ctx.pilot)
 
 
-def section_autograd_tax(ctx: Context) -> str:
-    table = autograd_tax(ctx)
-    if table.empty:
-        return ""
-    summary = table.groupby(["system", "backend", "dtype"]).agg(
-        low=("estimate", "min"), high=("estimate", "max"), configurations=("estimate", "size"),
-        ties=("low", lambda lo: int(((lo <= 1) & (table.loc[lo.index, "high"] >= 1)).sum()))).reset_index()  # fmt: skip
-    summary["range over widths and depths"] = [f"{lo:.2f}–{hi:.2f}" for lo, hi in zip(summary["low"], summary["high"])]
-    tax = pivot_section("Autograd tax, per configuration", "", table, "cell")
-    speed = kernel_speed(ctx)
-    kernels = pivot_section("Kernel speed of the hand-written equations",
-                            f"The same equations: `{ctx.reference}`'s time ÷ the framework's (above 1: the framework's kernels "
-                            "are faster) [95 % interval].", speed, "cell") if not speed.empty else ""  # fmt: skip
-    return "\n".join(["## Autograd tax", "",
-                      "Autodiff time ÷ the same system running the seed's equations by hand, so that the kernels cancel and "
-                      "only autodiff is left: NumPy (`autograd` ÷ `numpy-hadamard`: HIPS autograd's tape over the very same "
-                      "NumPy kernels), torch (`torch`, `torch-func` ÷ `torch-manual`), JAX (`jax` ÷ `jax-manual`) and "
-                      "TensorFlow (`tensorflow` ÷ `tensorflow-manual`); and op by op ÷ compiled (`jax-eager` ÷ `jax`, "
-                      "`tensorflow-eager` ÷ `tensorflow`). Above 1: what autodiff (or eager dispatch) costs. Summary per "
-                      "system: the range of the per-configuration estimates, and how many of them are ties with 1.", "",
-                      markdown(summary.drop(columns=["low", "high"]), index=False), "",
-                      tax.replace("## Autograd tax, per configuration\n\n\n", "### Per configuration [95 % interval]\n"),
-                      kernels])  # fmt: skip
+def over_batch_gradient(ctx: Context, task: str) -> pd.DataFrame:
+    """Each backend's time for the task ÷ its own batch gradient's in the same shape and process:
+    what asking for every sample costs."""
+    rows = ctx.rows[ctx.rows["task"].isin([task, "gradient"])]
+    shape_key = rows[PER_SAMPLE_SHAPE].astype(str).agg("-".join, axis=1)
+    rows = rows.assign(shape=shape_key)
+    times = rows.set_index(["task", "backend", "shape", "replicate"])["median"].sort_index()
+    out = []
+    for backend in sorted(set(rows.loc[rows["task"] == task, "backend"])):
+        if (task, backend) not in times.index.droplevel([2, 3]) or ("gradient", backend) not in times.index.droplevel([2, 3]):
+            continue
+        mine, batch = times.loc[(task, backend)], times.loc[("gradient", backend)]
+        logs = paired_ratios(rows, mine.rename_axis(["config", "replicate"]), batch.rename_axis(["config", "replicate"]))
+        if logs.empty:
+            continue
+        spread = moderated_variances(logs, pd.Series(task, index=logs.index), ctx.pilot)
+        for shape, values in logs.iterrows():
+            point, low, high = stein_interval(values.to_numpy(), spread.loc[shape, "variance"], spread.loc[shape, "df"])
+            config = rows.loc[(rows["task"] == task) & (rows["shape"] == shape), "config"].iloc[0]
+            out.append({"config": config, "backend": backend, "estimate": point, "low": low, "high": high,
+                        "replicates": int(values.notna().sum()), "df": spread.loc[shape, "df"],
+                        "processes_for_5pct": np.nan})  # fmt: skip
+    return pd.DataFrame(out, columns=RATIO_COLUMNS)
 
 
-def section_golden(ctx: Context) -> str:
-    table = golden_ratios(ctx)
-    if table.empty:
-        return ""
-    shaped = _with_shape(ctx, table)
-    gradient = pivot_section(f"× golden ({ctx.golden}), gradient",
-                             f"Each backend's time ÷ the golden `{ctx.golden}`'s (the seed's equations compiled, no framework: "
-                             "ADBench's objective ÷ Manual): above 1 slower than the golden [95 % interval].",
-                             shaped[shaped["task"] == "gradient"], "cell")  # fmt: skip
-    train = shaped[shaped["task"] == "train"]
-    if train.empty:
-        return gradient
-    train = train.assign(case=[f"{d} {'seed' if n == 'seed' else f'w={w}'} {'b=1' if b == 1 else 'full'}"
-                               for d, n, w, b in zip(train["dtype"], train["network"], train["width"], train["batch_size"])])  # fmt: skip
-    wide = train.pivot_table(index="backend", columns="case", values="cell", aggfunc="first").fillna("–")
-    return f"{gradient}\n\n### × golden, training (time per step ÷ the golden's)\n\n{markdown(wide)}\n"
+def break_even(compile_s: float, per_step: float, other_compile_s: float, other_per_step: float) -> float:
+    """Steps n from which compile_s + n per_step < other_compile_s + n other_per_step (inf: never)."""
+    gain = other_per_step - per_step
+    if not np.isfinite(gain) or gain <= 0:
+        return math.inf
+    return max(0, math.ceil((compile_s - other_compile_s) / gain))

@@ -1,6 +1,6 @@
 """The summary's sections: each takes the run's ``Context`` and returns Markdown (or "" when the
 run has nothing for it). ``SECTIONS`` in ``__init__`` lists them in order: a new section is one
-function here (or in ``ratios``, ``training``) and one entry there; ``html.py`` renders the same
+function here (or in ``training``, ``per_sample``, ``stability``) and one entry there; ``html.py`` renders the same
 context as a page."""
 
 from __future__ import annotations
@@ -10,10 +10,22 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..machine import machine_line
+from ..harness.machine import machine_line
+from ..harness.stats import geometric_headline
 from .context import Context
-from .stats import geometric_headline
-from .tables import fmt_bytes, fmt_speedup, fmt_time, markdown, per_panel, pivot, pivot_section, tally
+from .ratios import autograd_tax, break_even, golden_ratios, grad_over_forward, kernel_speed, with_shape
+from .tables import (
+    fmt_bytes,
+    fmt_speedup,
+    fmt_time,
+    markdown,
+    per_panel,
+    pivot,
+    pivot_section,
+    tally,
+    with_ratio_cells,
+    with_speedup_cells,
+)
 
 HEADLINE_WIDTHS, HEADLINE_DEPTH = (16, 256, 1024), 4
 
@@ -62,15 +74,6 @@ def section_time_account(ctx: Context) -> str:
                       f"Worker seconds per replicate: {walls}." if walls else "", ""])  # fmt: skip
 
 
-def speedup_cell(ctx: Context, backend: str, point: float, low: float, high: float) -> str:
-    return "1 (reference)" if backend == ctx.reference else fmt_speedup(point, low, high)
-
-
-def with_speedup_cells(ctx: Context, df: pd.DataFrame) -> pd.DataFrame:
-    cells = [speedup_cell(ctx, *r) for r in zip(df["backend"], df["speedup"], df["low"], df["high"])]
-    return df.assign(cell=cells)
-
-
 def section_machine(ctx: Context) -> str:
     info, bench = ctx.run["machine_info"], ctx.bench
     policy = bench.get("thread_policy") or {}
@@ -102,8 +105,6 @@ def golden_column(ctx: Context, df: pd.DataFrame) -> pd.Series:
     """Each backend's time over the golden's in the same configuration (ADBench's objective ÷ Manual)."""
     if not ctx.golden:
         return pd.Series(dtype=object)
-    from .ratios import golden_ratios
-
     ratios = golden_ratios(ctx)
     ratios = ratios[ratios["config"].isin(df["config"])]
     return ratios.groupby("backend")["estimate"].agg(lambda v: f"{np.exp(np.log(v).mean()):.2f}×" if len(v) else "–")
@@ -123,7 +124,7 @@ def section_headline(ctx: Context) -> str:
     part = df[(df["depth"] == HEADLINE_DEPTH) & df["width"].isin(HEADLINE_WIDTHS)]
     if part.empty:
         return "\n".join(out)
-    cells = with_speedup_cells(ctx, part).pivot_table(index="backend", columns=["dtype", "width"], values="cell",
+    cells = with_speedup_cells(ctx.reference, part).pivot_table(index="backend", columns=["dtype", "width"], values="cell",
                                                       aggfunc="first")  # fmt: skip
     cells.columns = [f"{dtype} w={width}" for dtype, width in cells.columns]
     worst = ctx.rows[ctx.rows["task"] == "gradient"].pivot_table(index="backend", columns="dtype", values="rel_err",
@@ -135,7 +136,7 @@ def section_headline(ctx: Context) -> str:
         table[f"× {ctx.golden} (geo. mean)"] = golden.reindex(table.index).fillna("–")
     out += [f"Speed-up against `{ctx.reference}` (its time / the backend's; above 1 the backend is faster), geometric mean "
             f"over replicates with its 95 % interval (Stein's two-stage t interval: the pilot's variance, shrunk toward "
-            f"the backend's other cells by limma's fitted prior, `bench/report/stats.py`), at depth {HEADLINE_DEPTH}, batch "
+            f"the backend's other cells by limma's fitted prior, `bench/harness/stats.py`), at depth {HEADLINE_DEPTH}, batch "
             f"{', '.join(map(str, sorted(part['batch'].unique())))}; `tie` where the interval contains 1. Then the worst "
             f"gradient error of each backend over the run, and its time over the golden `{ctx.golden}`'s.", "",
             markdown(table), ""]  # fmt: skip
@@ -182,7 +183,7 @@ def section_agreement(ctx: Context) -> str:
 def section_speedup(ctx: Context) -> str:
     return pivot_section(f"Speed-up against {ctx.reference}",
                          f"Time of `{ctx.reference}` divided by the backend's (above 1: faster): geometric mean of the "
-                         "per-replicate ratios [95 % interval, Stein's two-stage].", with_speedup_cells(ctx, ctx.task("gradient")), "cell")  # fmt: skip
+                         "per-replicate ratios [95 % interval, Stein's two-stage].", with_speedup_cells(ctx.reference, ctx.task("gradient")), "cell")  # fmt: skip
 
 
 def section_times(ctx: Context) -> str:
@@ -203,7 +204,7 @@ def section_efficiency(ctx: Context) -> str:
     peak = "; ".join(f"{dtype} {r.peak_gflops:.1f} GFLOP/s ({r.peak_source})" for dtype, r in peaks.iterrows())
     sources = ", ".join(f"{s}: {n}" for s, n in df.drop_duplicates("config")["floor_source"].value_counts().items())
     return pivot_section("Throughput, floor and peak",
-                         "GFLOP/s from the FLOP model (`bench/flops.py`); the floor is the time of exactly the pass's matrix "
+                         "GFLOP/s from the FLOP model (`bench/harness/flops.py`); the floor is the time of exactly the pass's matrix "
                          "products, each timed alone (replicate 0) in NumPy, torch and XLA and the fastest taken, so 100 % "
                          f"floor means no overhead around the necessary GEMMs (configurations per floor source: {sources}). "
                          f"Peak: the best large square product, {peak}.", cells, "cell", suffix=": GFLOP/s")  # fmt: skip
@@ -225,26 +226,33 @@ def section_scaling(ctx: Context) -> str:
 
 
 def section_compile(ctx: Context) -> str:
+    """Compile time, and the calls after which compiling pays off against the same library op by op
+    (its eager backend) and against the reference, with both compile times counted."""
     df = ctx.task("gradient")
-    compiled = df[df["compile_s"].notna()]
-    if compiled.empty:
-        return ""
-    medians = df.set_index(["config", "backend"])["median"]
+    by = df.set_index(["config", "backend"])
     rows = []
-    for _, r in compiled.iterrows():
-        eager = ctx.fact(r["backend"], "eager")
-        other = medians.get((r["config"], eager), np.nan) if eager else np.nan
-        other_compile = df.set_index(["config", "backend"])["compile_s"].get((r["config"], eager), 0) if eager else 0
-        gain = other - r["median"]
-        extra = r["compile_s"] - (other_compile if np.isfinite(other_compile) else 0)
-        calls = "–" if not np.isfinite(gain) else (f"{max(0, math.ceil(extra / gain))}" if gain > 0 else "never")
-        rows.append({"backend": r["backend"], "config": r["config"], "compile": fmt_time(r["compile_s"]),
-                     "first call": fmt_time(r["first_call_s"]), "steady": fmt_time(r["median"]), "vs": eager or "–",
-                     "pays off after (calls)": calls})  # fmt: skip
-    return "\n".join(["## Compilation (gradient)", "",
-                      "Compile time (median over replicates; each process compiles anew), the first call after it, the "
-                      "steady-state median, and the number of calls after which compiling beats the same library op by op "
-                      "(both compile times counted).", "", markdown(pd.DataFrame(rows), index=False), ""])  # fmt: skip
+    for _, r in df[df["compile_s"].notna()].iterrows():
+        for other in dict.fromkeys([ctx.fact(r["backend"], "eager"), ctx.reference]):
+            if other is None or other == r["backend"] or (r["config"], other) not in by.index:
+                continue
+            o = by.loc[(r["config"], other)]
+            other_compile = o["compile_s"] if pd.notna(o["compile_s"]) else 0.0
+            calls = break_even(r["compile_s"], r["median"], other_compile, o["median"])
+            rows.append({"backend": r["backend"], "config": r["config"], "compile": fmt_time(r["compile_s"]),
+                         "first call": fmt_time(r["first_call_s"]), "steady": fmt_time(r["median"]), "against": other,
+                         "its compile": fmt_time(other_compile) if other_compile else "–",
+                         "pays off after (calls)": "never" if math.isinf(calls) else f"{calls:,}"})  # fmt: skip
+    if not rows:
+        return ""
+    return "\n".join(["## Compilation (gradient)", "", COMPILE_INTRO, "", markdown(pd.DataFrame(rows), index=False), ""])
+
+
+COMPILE_INTRO = (
+    "Compile time (first replicate: each process compiles anew, from empty compile caches): making the call ready "
+    "without running it where the framework can (JAX's lower and compile), else its first call less a steady one "
+    "(tf.function, torch.compile, numba's @njit); then the first call after it, the steady-state median, and the "
+    "number of calls after which compiling beats the other backend, both compile times counted."
+)
 
 
 MEMORY = {
@@ -283,3 +291,58 @@ def section_isolation(ctx: Context) -> str:
     return "\n".join(["## In-process against isolated timing", "",
                       "Each row was also timed in a fresh subprocess of its own (`--isolate`); the worker's median / the "
                       "isolated median, over the rows of each backend.", "", markdown(table.round(3)), ""])  # fmt: skip
+
+
+def section_grad_over_forward(ctx: Context) -> str:
+    table = grad_over_forward(ctx)
+    if table.empty:
+        return ""
+    model = ctx.task("gradient").groupby("depth")["model_grad_over_forward"].first()
+    return pivot_section("Gradient ÷ forward (J/F)",
+                         "Time of cost and all gradients over the time of the cost alone, both timed in blocks of calls by one "
+                         "timer in the same process (ADBench's and GradBench's ratio); geometric mean over replicates [95 % "
+                         f"interval]. The FLOP model's ratio, (3L − 1)/L: {', '.join(f'L={d}: {r:.2f}' for d, r in model.items())}; "
+                         "above it is autodiff and dispatch overhead.", with_ratio_cells(with_shape(ctx, table)), "cell")  # fmt: skip
+
+
+def section_autograd_tax(ctx: Context) -> str:
+    table = autograd_tax(ctx)
+    if table.empty:
+        return ""
+    summary = table.groupby(["system", "backend", "dtype"]).agg(
+        low=("estimate", "min"), high=("estimate", "max"), configurations=("estimate", "size"),
+        ties=("low", lambda lo: int(((lo <= 1) & (table.loc[lo.index, "high"] >= 1)).sum()))).reset_index()  # fmt: skip
+    summary["range over widths and depths"] = [f"{lo:.2f}–{hi:.2f}" for lo, hi in zip(summary["low"], summary["high"])]
+    tax = pivot_section("Autograd tax, per configuration", "", with_ratio_cells(table), "cell")
+    speed = kernel_speed(ctx)
+    kernels = pivot_section("Kernel speed of the hand-written equations",
+                            f"The same equations: `{ctx.reference}`'s time ÷ the framework's (above 1: the framework's kernels "
+                            "are faster) [95 % interval].", with_ratio_cells(speed), "cell") if not speed.empty else ""  # fmt: skip
+    return "\n".join(["## Autograd tax", "",
+                      "Autodiff time ÷ the same system running the seed's equations by hand, so that the kernels cancel and "
+                      "only autodiff is left: NumPy (`autograd` ÷ `numpy-hadamard`: HIPS autograd's tape over the very same "
+                      "NumPy kernels), torch (`torch`, `torch-func` ÷ `torch-manual`), JAX (`jax` ÷ `jax-manual`) and "
+                      "TensorFlow (`tensorflow` ÷ `tensorflow-manual`); and op by op ÷ compiled (`jax-eager` ÷ `jax`, "
+                      "`tensorflow-eager` ÷ `tensorflow`). Above 1: what autodiff (or eager dispatch) costs. Summary per "
+                      "system: the range of the per-configuration estimates, and how many of them are ties with 1.", "",
+                      markdown(summary.drop(columns=["low", "high"]), index=False), "",
+                      tax.replace("## Autograd tax, per configuration\n\n\n", "### Per configuration [95 % interval]\n"),
+                      kernels])  # fmt: skip
+
+
+def section_golden(ctx: Context) -> str:
+    table = golden_ratios(ctx)
+    if table.empty:
+        return ""
+    shaped = with_ratio_cells(with_shape(ctx, table))
+    gradient = pivot_section(f"× golden ({ctx.golden}), gradient",
+                             f"Each backend's time ÷ the golden `{ctx.golden}`'s (the seed's equations compiled, no framework: "
+                             "ADBench's objective ÷ Manual): above 1 slower than the golden [95 % interval].",
+                             shaped[shaped["task"] == "gradient"], "cell")  # fmt: skip
+    train = shaped[shaped["task"] == "train"]
+    if train.empty:
+        return gradient
+    train = train.assign(case=[f"{d} {'seed' if n == 'seed' else f'w={w}'} {'b=1' if b == 1 else 'full'}"
+                               for d, n, w, b in zip(train["dtype"], train["network"], train["width"], train["batch_size"])])  # fmt: skip
+    wide = train.pivot_table(index="backend", columns="case", values="cell", aggfunc="first").fillna("–")
+    return f"{gradient}\n\n### × golden, training (time per step ÷ the golden's)\n\n{markdown(wide)}\n"

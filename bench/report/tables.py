@@ -79,3 +79,17 @@ def tally(table: pd.DataFrame) -> pd.DataFrame:
     return counted.pivot_table(index="backend", columns="call", values="speedup", aggfunc="size", fill_value=0).reindex(
         columns=columns, fill_value=0
     )
+
+
+def speedup_cell(reference: str, backend: str, point: float, low: float, high: float) -> str:
+    return "1 (reference)" if backend == reference else fmt_speedup(point, low, high)
+
+
+def with_speedup_cells(reference: str, df: pd.DataFrame) -> pd.DataFrame:
+    cells = [speedup_cell(reference, *r) for r in zip(df["backend"], df["speedup"], df["low"], df["high"])]
+    return df.assign(cell=cells)
+
+
+def with_ratio_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """A ratio table with its estimate and interval as one text cell, for the pivots."""
+    return table.assign(cell=[fmt_ratio(*r) for r in zip(table["estimate"], table["low"], table["high"])])

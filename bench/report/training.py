@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from .context import Context
-from .sections import speedup_cell
-from .tables import fmt_time, markdown, pivot
+from .ratios import break_even
+from .tables import fmt_time, markdown, pivot, speedup_cell
 
 
 def with_case(df: pd.DataFrame) -> pd.DataFrame:
@@ -28,21 +27,13 @@ def section_training(ctx: Context) -> str:
            f"timed call for every backend; speed-up against `{ctx.reference}` [95 % interval] first, then this machine's "
            "time per step (median over replicates).", ""]  # fmt: skip
     for dtype, part in df.groupby("dtype"):
-        cells = part.assign(cell=[f"{speedup_cell(ctx, b, p, lo, hi)}; {fmt_time(t)}" for t, b, p, lo, hi in
+        cells = part.assign(cell=[f"{speedup_cell(ctx.reference, b, p, lo, hi)}; {fmt_time(t)}" for t, b, p, lo, hi in
                                   zip(part["per_step_s"], part["backend"], part["speedup"], part["low"], part["high"])])  # fmt: skip
         out += [f"### {dtype}: speed-up; time per step", "", markdown(pivot(cells, "cell", str, columns="case")), ""]
     out += [section_break_even(ctx, df)]
     for dtype, part in df.groupby("dtype"):
         out += [f"### {dtype}: final cost", "", markdown(pivot(part, "cost", lambda v: f"{v:.9g}", columns="case")), ""]
     return "\n".join(out)
-
-
-def break_even(compile_s: float, per_step: float, other_compile_s: float, other_per_step: float) -> float:
-    """Steps n from which compile_s + n per_step < other_compile_s + n other_per_step (inf: never)."""
-    gain = other_per_step - per_step
-    if not np.isfinite(gain) or gain <= 0:
-        return math.inf
-    return max(0, math.ceil((compile_s - other_compile_s) / gain))
 
 
 def section_break_even(ctx: Context, df: pd.DataFrame) -> str:

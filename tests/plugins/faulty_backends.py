@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
-from bench import registry
-from bench.frameworks import Prepared, numpy_mlp
+from bench.suite import registry
+from bench.suite.frameworks import Prepared, numpy_mlp
 
 FORMS = {"hang": "never returns", "raise": "raises", "wrong": "gradients 1 % too large"}
 ACTIVATIONS = numpy_mlp.ACTIVATIONS

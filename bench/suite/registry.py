@@ -1,11 +1,11 @@
 """The backends and frameworks as static facts: plain strings and numbers, no imports.
 
 This is the one list of backends. ``noxfile.py`` imports it without NumPy (nox runs in an
-environment of its own), ``bench.backends`` turns an entry into timed calls through its
+environment of its own), ``bench.suite.backends`` turns an entry into timed calls through its
 framework's mirror module, and the report reads the facts a run recorded from it at run time.
 
 A backend is one ``Entry``: which framework computes it and in which of that framework's
-``form``s (each mirror module in ``bench/frameworks/`` says what its forms mean), which tasks it
+``form``s (each mirror module in ``bench/suite/frameworks/`` says what its forms mean), which tasks it
 has, and its relations (the reference every speed-up is against; the eager backend a compiled
 one replaces; the framework's hand-written counterpart, for the autograd tax). A new framework is
 one ``FrameworkInfo`` here and one mirror module.
@@ -22,7 +22,7 @@ PER_SAMPLE = ("per-sample", "clipped")  # every sample's gradient; DP-SGD's clip
 @dataclass(frozen=True)
 class FrameworkInfo:
     name: str
-    module: str  # the mirror module, behind bench.frameworks.Framework
+    module: str  # the mirror module, behind bench.suite.frameworks.Framework
     imports: str  # the package imported (find_spec looks for it without importing)
     extra: str | None  # the pyproject extra that installs it (None: always installed)
 
@@ -30,14 +30,14 @@ class FrameworkInfo:
 FRAMEWORKS: dict[str, FrameworkInfo] = {
     f.name: f
     for f in (
-        FrameworkInfo("numpy", "bench.frameworks.numpy_mlp", "numpy", None),
-        FrameworkInfo("torch", "bench.frameworks.torch_mlp", "torch", "torch"),
-        FrameworkInfo("jax", "bench.frameworks.jax_mlp", "jax", "jax"),
-        FrameworkInfo("tensorflow", "bench.frameworks.tensorflow_mlp", "tensorflow", "tensorflow"),
-        FrameworkInfo("autograd", "bench.frameworks.autograd_mlp", "autograd", "autograd"),
-        FrameworkInfo("numba", "bench.frameworks.numba_mlp", "numba", "numba"),
-        FrameworkInfo("opacus", "bench.frameworks.opacus_mlp", "opacus", "opacus"),
-        FrameworkInfo("backpack", "bench.frameworks.backpack_mlp", "backpack", "backpack"),
+        FrameworkInfo("numpy", "bench.suite.frameworks.numpy_mlp", "numpy", None),
+        FrameworkInfo("torch", "bench.suite.frameworks.torch_mlp", "torch", "torch"),
+        FrameworkInfo("jax", "bench.suite.frameworks.jax_mlp", "jax", "jax"),
+        FrameworkInfo("tensorflow", "bench.suite.frameworks.tensorflow_mlp", "tensorflow", "tensorflow"),
+        FrameworkInfo("autograd", "bench.suite.frameworks.autograd_mlp", "autograd", "autograd"),
+        FrameworkInfo("numba", "bench.suite.frameworks.numba_mlp", "numba", "numba"),
+        FrameworkInfo("opacus", "bench.suite.frameworks.opacus_mlp", "opacus", "opacus"),
+        FrameworkInfo("backpack", "bench.suite.frameworks.backpack_mlp", "backpack", "backpack"),
     )
 }
 

@@ -11,9 +11,10 @@ import numpy as np
 
 import reference_impl as ri
 
-from . import backends, policy, worker_log
-from .config import Config, Grid, make_problem, upcast
-from .plan import Case, WorkerPlan, plan
+from ..suite import backends
+from ..suite.grids import Config, Grid, make_problem, upcast
+from ..suite.plan import Case, WorkerPlan, plan
+from . import policy, worker_log
 
 
 @dataclass
@@ -41,7 +42,7 @@ class BenchSession:
     is_child: bool  # an --isolate child: times one row
     named_backends: bool  # --backends given: a missing framework is an error
     row_time: float = 0.0  # seconds of timing per row and sweep (--benchmark-max-time, or the grid's)
-    sweeps: int = 1  # times a worker times each row (bench.plan); the row keeps the fastest
+    sweeps: int = 1  # times a worker times each row (bench.suite.plan); the row keeps the fastest
     budget_s: float | None = None  # the parent: wall time for the benchmarking (--budget)
     precision: float = 0.1  # the parent: the half-width Stein's second stage aims for (--precision)
     max_replicates: int = 1  # the parent: replicates a cell may get in all

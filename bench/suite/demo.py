@@ -1,6 +1,6 @@
 """The seed's demo in every installed framework: the same network, start and sample stream.
 
-    python -m bench.demo [--steps 3000] [--lr 0.1] [--clip 0.005] [--batch-size B] [--out FIGURE]
+    python -m bench.suite.demo [--steps 3000] [--lr 0.1] [--clip 0.005] [--batch-size B] [--out FIGURE]
 
 Trains with ``reference_impl`` and, where installed, PyTorch (autograd) and JAX (jit), and shows
 that the cost curves coincide, for full-batch descent and for ``--batch-size 1`` alike.

@@ -53,7 +53,7 @@ class Framework(Protocol):
     FORMS: Mapping[str, str]  # form -> what it is, in words
 
     def prepare(self, task: str, form: str, problem, options: Mapping) -> Prepared:
-        """``task`` "gradient" or "train" of ``problem`` (a ``bench.config.Problem``) in ``form``:
+        """``task`` "gradient" or "train" of ``problem`` (a ``bench.suite.grids.Problem``) in ``form``:
         inputs converted and everything compiled here, outside the timed call."""
 
     def gradients(self, params, x, t, activation="tanh", clip=None, form="autodiff") -> tuple[float, Grads]:

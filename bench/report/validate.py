@@ -1,6 +1,6 @@
 """Check the suite's speed-ups against the frameworks' own timers.
 
-    python -m bench.validate RUN [--cells w1024-L4] [--repeats 5] [--time 0.5]
+    python -m bench.report validate RUN [--cells w1024-L4] [--repeats 5] [--time 0.5]
 
 For a few cells of a saved run (by default the widest square network at depth 4, both dtypes,
 torch and jax against numpy-hadamard), it times the same calls again in this process with each
@@ -30,12 +30,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import backends, measure
-from .config import Config, make_problem, square
-from .policy import apply, available_cores
-from .report.load import ReportError, load_run
-from .report.stats import log_interval
-from .report.tables import markdown
+from ..harness import measure
+from ..harness.policy import apply, available_cores
+from ..harness.stats import log_interval
+from ..suite import backends
+from ..suite.grids import Config, make_problem, square
+from .load import ReportError, load_run
+from .tables import markdown
 
 OWN_TIMER = {"torch": "torch.utils.benchmark blocked_autorange", "numpy": "timeit", "jax": "timeit (blocked on)"}
 
@@ -136,7 +137,7 @@ def switch_ratio(width: int = 1024, calls: int = 3, repeats: int = 5) -> float:
 def steps_ratio(name: str, blocks: int = 3) -> float:
     """A training row's time per step at 5 steps per call over that at 40 (the least disturbed
     blocks of each): 1 when nothing but the steps runs inside the timed call."""
-    from . import timing
+    from ..harness import timing
 
     backend = backends.REGISTRY[name]
     per_step = {}
@@ -182,7 +183,7 @@ def protocol_table() -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.validate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.report validate", description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a run folder with speedups.csv")
     parser.add_argument(
         "--cells", default="w1024-L4", help="configurations whose id starts with this (default w1024-L4)"
@@ -214,9 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     if args.out:
-        from .report.load import write_atomic
+        from .load import write_atomic
 
-        command = " ".join(["python -m bench.validate", *map(str, argv if argv is not None else sys.argv[1:])])
+        command = " ".join(["python -m bench.report validate", *map(str, argv if argv is not None else sys.argv[1:])])
         write_atomic(args.out, f"# The suite against the frameworks' own timers\n\n`{command}`\n\n{text}\n")
     return 0
 

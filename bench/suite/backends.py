@@ -1,4 +1,4 @@
-"""The backend registry made runnable: an entry of ``bench.registry`` prepared through its
+"""The backend registry made runnable: an entry of ``bench.suite.registry`` prepared through its
 framework's mirror module.
 
 Rules (as einops' backends): a framework is imported only when its backend is prepared; a
@@ -15,8 +15,8 @@ from __future__ import annotations
 import importlib.util
 
 from . import frameworks
-from .config import Problem
 from .frameworks import BackendUnavailable, Prepared
+from .grids import Problem
 from .registry import FRAMEWORKS, GOLDEN, REFERENCE, REGISTRY, Entry
 
 Backend = Entry  # a registry entry is everything the suite knows of a backend

@@ -1,15 +1,15 @@
-"""The worker's part of one row: prepare, warm up, time, check, record. (``bench.runner`` is the
+"""The worker's part of one row: prepare, warm up, time, check, record. (``bench.harness.runner`` is the
 parent that starts the workers, one per replicate, and collects their rows.)
 
 A worker's first sweep is every row's first use of its backend in that configuration: it is
 prepared outside the timed region (conversion, compilation, timed on its own as ``compile_s``),
 called once (``first_call_s``), then warmed up (where the previous row used another library, by
 time, long enough that that library's idle threads, OpenBLAS's spin about 0.1 s after a call,
-have gone quiet), then timed in blocks of calls (``bench.timing``; the loop counts are the first
+have gone quiet), then timed in blocks of calls (``bench.harness.timing``; the loop counts are the first
 replicate's, handed on by the parent), the forward pass alone in blocks of its own. The result of the first call is then checked against the float64
 numpy-hadamard reference: a row above its tolerance is kept, marked ``incorrect``, and fails the
 run at its end. Everything lands in ``extra_info`` as one ``schema.Row``: nothing is parsed back
-out of test names. A later sweep (``bench.plan``) warms up and times the same prepared call
+out of test names. A later sweep (``bench.suite.plan``) warms up and times the same prepared call
 again, and logs only its timing.
 """
 
@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from . import backends, flops, frameworks, isolate, timing
-from .config import make_data
-from .plan import Case
+from ..suite import backends, frameworks
+from ..suite.grids import make_data
+from ..suite.plan import Case
+from . import flops, isolate, timing
 from .schema import Row, relative_error, tolerance
 from .session import BenchSession
 

@@ -10,7 +10,7 @@ network. Elementwise work is O(d n) per layer and is left out: it matters only a
 
 The floor of a gradient row is the time of exactly its products, operands stored as the pass
 stores them, each timed alone in every installed library (NumPy in both orientations of the
-product, torch, XLA), the best block of calls (``bench.timing``), and the fastest library taken: no correct
+product, torch, XLA), the best block of calls (``bench.harness.timing``), and the fastest library taken: no correct
 backend can run well below it. (Training rows have none: a whole loop compiled into one XLA
 program pays no per-call overhead, which the products timed one call at a time include.) The
 peak is the best GFLOP/s of a large square product.
@@ -25,8 +25,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..suite.grids import Config
 from . import timing
-from .config import Config
 
 
 def gemm_shapes(config: Config, forward_only: bool = False) -> list[tuple[int, int, int, bool, bool]]:
@@ -84,7 +84,7 @@ def _torch_products(a, b, trans_a, trans_b) -> dict[str, Callable[[], object]]:
 
 
 def _xla_products(a, b, trans_a, trans_b) -> dict[str, Callable[[], object]]:
-    from .frameworks import load
+    from ..suite.frameworks import load
 
     load("jax")  # float64 enabled before the first array
     import jax

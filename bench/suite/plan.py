@@ -1,7 +1,7 @@
 """Which rows a worker times, and in what order: replicates, a shuffled order from a recorded seed,
 shards, and the plan the parent hands each worker.
 
-A run is a pilot of R replicates, each one worker process (``bench.runner``) that times every
+A run is a pilot of R replicates, each one worker process (``bench.harness.runner``) that times every
 (configuration, backend) row, and then further replicates that time only the rows whose cells
 need more (Stein's second stage, ``runner.allocate``). Each worker has its own order, drawn from
 the run's seed and its replicate number (the whole grid's order, then restricted to its rows, so
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from .config import Config
+from .grids import Config
 from .registry import Entry
 
 # Configurations between a row's sweeps: 15-30 s on the default grid (at 2, more rows had both sweeps slow).
@@ -126,12 +126,12 @@ class WorkerPlan:
     order_seed: int
     sweeps: int
     options: dict  # grid, activation, backends, threads, malloc, diag_budget_bytes, row_time, isolate, ...
-    log: str  # where the worker appends its records (bench.worker_log)
+    log: str  # where the worker appends its records (bench.harness.worker_log)
     only: list[str] | None = None  # row keys to time (None: every row of the grid and shard)
     done: list[str] = field(default_factory=list)  # case ids an earlier worker of this replicate finished
     calibration: dict[str, list[int]] = field(default_factory=dict)  # row key -> [iterations, rounds]
     facts: bool = False  # memory, floor and peak, once per configuration (the first replicate)
-    cache_dir: str | None = None  # compile caches that outlive a worker (bench.frameworks.use_compile_caches)
+    cache_dir: str | None = None  # compile caches that outlive a worker (bench.suite.frameworks.use_compile_caches)
 
     def write(self, path: Path) -> Path:
         Path(path).write_text(json.dumps(dataclasses.asdict(self)))

@@ -105,7 +105,7 @@ def framework_info() -> dict:
     except ImportError:
         pass
     try:
-        from .frameworks import load
+        from ..suite.frameworks import load
 
         load("jax")  # as the suite uses it: float64 enabled by its mirror module
         import jax

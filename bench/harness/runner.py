@@ -4,10 +4,10 @@ runner and its workers), within a wall-time budget spent where the intervals are
 Differences between processes (memory placement, allocator and page state, thread placement,
 library caches) and the machine's drift over minutes reach a ratio only if it is measured in
 several processes spread over the run; rounds inside one process never see them. So
-``pytest --benchmark-only`` times nothing itself. It runs Stein's two stages (``report.stats``):
+``pytest --benchmark-only`` times nothing itself. It runs Stein's two stages (``stats``):
 
 1. **The pilot**: ``--replicates`` workers in turn, each timing every row of the grid in its own
-   shuffled order (``bench.plan``). The first one also calibrates every row's loop counts
+   shuffled order (``bench.suite.plan``). The first one also calibrates every row's loop counts
    (handed to the later workers in their plans) and measures memory, the floor and the peak.
 2. **The second stage**: from the pilot alone, each cell gets the replicates its interval needs
    for ``--precision`` (``allocate``), as many as the rest of ``--budget`` affords; workers then
@@ -40,8 +40,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ..suite.plan import Case, WorkerPlan, plan
 from . import worker_log
-from .plan import Case, WorkerPlan, plan
 from .session import BenchSession
 
 POLL_S = 0.1
@@ -49,18 +49,21 @@ ACCOUNT = ("start-up and imports", "prepare and compile", "warm-up", "timing", "
            "checks and bookkeeping", "between workers", "report")  # fmt: skip
 
 
+TASKS = Path(__file__).resolve().parents[1]  # bench/, where the four tasks pytest collects are
+
+
 def worker_command(plan: WorkerPlan, plan_path: Path) -> list[str]:
     """A worker is pytest on the benchmark modules with its plan (and the plugins the run named):
     nothing else of the parent's command line."""
     plugins = [arg for name in plan.options.get("plugins", []) for arg in ("-p", name)]
-    return [sys.executable, "-m", "pytest", str(Path(__file__).parent), "-q", "-p", "no:cacheprovider", *plugins,
+    return [sys.executable, "-m", "pytest", str(TASKS), "-q", "-p", "no:cacheprovider", *plugins,
             "--benchmark-only", f"--worker={plan_path}"]  # fmt: skip
 
 
 def worker_environment(cache_dir: Path) -> dict:
     """Compile caches that outlive a worker: TensorFlow's XLA cache is read from the environment
-    when TensorFlow loads (JAX's is set by its mirror module from the plan; numba's ``cache=True``
-    and inductor's FX graph cache persist by themselves)."""
+    when TensorFlow loads (JAX's and numba's are set by their mirror modules from the plan;
+    inductor's FX graph cache persists by itself)."""
     env = dict(os.environ)
     flag = f"--tf_xla_persistent_cache_directory={cache_dir / 'tensorflow'}"
     env["TF_XLA_FLAGS"] = f"{env.get('TF_XLA_FLAGS', '')} {flag}".strip()
@@ -233,7 +236,7 @@ def allocate(rows: pd.DataFrame, reference: str, pilot: int, precision: float, m
     """Stein's second stage: replicates per cell (row key of the backend -> n in all), from the
     pilot alone, for the narrowest half-width h >= log(1 + precision) whose extra replicates fit in
     ``seconds``. Returns the allocation and h."""
-    from .report.stats import moderated_variances, paired_ratios, replicates_needed
+    from .stats import moderated_variances, paired_ratios, replicates_needed
 
     cells = {}
     medians = rows.set_index(["backend", "config", "replicate"])["median"]
@@ -276,11 +279,11 @@ def calibration_of(records: list[dict]) -> dict[str, list[int]]:
     return {f"{r['config']}/{r['backend']}": r["calibration"] for r in records if r.get("calibration")}
 
 
-def run(session: pytest.Session, bench: BenchSession) -> Path:
+def run(session: pytest.Session, bench: BenchSession, options: dict, selected: list[str]) -> Path:
     """The pilot, then the second stage within the budget; then one ``benchmarks.json`` in the
-    run's staging folder."""
-    from .plugin import worker_options
-    from .registry import REFERENCE
+    run's staging folder. ``options`` are the run's options a worker needs (each goes into its
+    plan); ``selected`` the row keys pytest collected (a ``-k`` selection names fewer)."""
+    from ..suite.registry import REFERENCE
 
     config = session.config
     run_id, staging = bench.run
@@ -295,12 +298,9 @@ def run(session: pytest.Session, bench: BenchSession) -> Path:
           f"within a budget of {bench.budget_s:g} s")  # fmt: skip
     start, account = time.monotonic(), Account()
     progress = Progress(write, bench.replicates * rows, bench.budget_s)
-    from .plugin import _case
-
-    selected = sorted({_case(item).row_key for item in session.items if _case(item)})
     everything = {case.row_key for case in replicate_cases(bench, 0, None)}
     template = WorkerPlan(replicate=0, order_seed=bench.order_seed, sweeps=bench.sweeps,
-                          options=worker_options(bench, config), log="", facts=True, cache_dir=str(cache_dir),
+                          options=options, log="", facts=True, cache_dir=str(cache_dir),
                           only=None if set(selected) == everything else selected)  # a -k selection: these rows only  # fmt: skip
     records: list[dict] = []
     for replicate in range(bench.replicates):

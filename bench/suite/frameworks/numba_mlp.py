@@ -1,9 +1,15 @@
 """The golden: the seed's equations (Hadamard form) compiled by numba, no framework at all.
 
 ADBench's "Manual" tool is the hand-derived gradient written in C++; this is the same idea for
-the seed's MLP. Every function is ``@njit(cache=True, fastmath=FAST)``: compiled once per dtype and depth
-(layers are a tuple of arrays, indexed in compiled code), then loaded from ``__pycache__``. A training call runs the whole SGD loop, the sample stream and the seed's
-clip included, inside one compiled function, so a step pays no Python or dispatch overhead.
+the seed's MLP. Every function is ``@njit(cache=True, fastmath=FAST)``: compiled once per dtype and
+depth (layers are a tuple of arrays, indexed in compiled code), then loaded from numba's cache. A
+training call runs the whole SGD loop, the sample stream and the seed's clip included, inside one
+compiled function, so a step pays no Python or dispatch overhead.
+
+Compile time: numba compiles at a signature's first call, so ``prepare`` times that call less a
+second one, once per signature in a process (``compile_seconds``); in a benchmark run the cache is
+the run's own folder (``use_compile_cache``), empty for the first replicate, whose rows are the
+ones that report compile time: the compile is measured with nothing to load.
 
 Matrix products go through ``np.dot`` (BLAS, through SciPy) where a product is large enough to
 amortise the call, and through explicit loops where shapes are tiny (the seed's b = 1 step is a
@@ -14,10 +20,11 @@ SVML), where NumPy's and XLA's are vectorized.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit
 
-from . import Prepared, activation_names, as_float_arrays, check_form, stream_indices
+from . import Prepared, activation_names, as_float_arrays, check_form, stream_indices, timed
 
 CODES = {"sigmoid": 0, "tanh": 1, "softplus": 2, "relu": 3, "identity": 4}  # one int per layer in compiled code
 LOOP_BELOW = 4096  # multiply-adds below which an explicit loop beats a BLAS call (measured at b = 1 and 64)
@@ -200,6 +207,29 @@ ACTIVATIONS = {
 }
 
 
+def use_compile_cache(path) -> None:
+    """numba's cache in ``path`` instead of ``__pycache__``: every compiled function of this module
+    looks there from now on (called before any of them has compiled in this process)."""
+    numba.config.CACHE_DIR = str(path)
+    for function in globals().values():
+        if isinstance(function, numba.core.dispatcher.Dispatcher):
+            function.enable_caching()  # picks its cache locator anew, from CACHE_DIR
+
+
+_COMPILE_SECONDS: dict[tuple, float] = {}  # (function, argument types) -> its compile time in this process
+
+
+def compile_seconds(function, args: tuple, call) -> float:
+    """The compile time of ``function`` for the types of ``args``: the first ``call`` less a second
+    one, measured at the signature's first use in this process; every later row of the same
+    signature (another width, say) reports that same measurement."""
+    key = (function.py_func.__name__, tuple(numba.typeof(a) for a in args))
+    if key not in _COMPILE_SECONDS:
+        first = timed(call)[1]
+        _COMPILE_SECONDS[key] = max(0.0, first - timed(call)[1])
+    return _COMPILE_SECONDS[key]
+
+
 class _Buffers:
     """Everything a pass writes, allocated once for a shape, batch and dtype."""
 
@@ -231,10 +261,10 @@ def prepare(task, form, problem, options) -> Prepared:
     if task == "train":
         return _prepare_train(params, x, t, c.steps, c.lr, c.clip, codes, problem.indices())
     work = _Buffers(params, x.shape[1], x)
-    clip = _clip_value(None, dtype)
+    args = (work.Ws, work.bs, codes, _clip_value(None, dtype), t, work.ys, work.dC_dy_T, work.dWs, work.dbs)
 
     def run():
-        return _pass(work.Ws, work.bs, codes, clip, t, work.ys, work.dC_dy_T, work.dWs, work.dbs)
+        return _pass(*args)
 
     def to_numpy(cost):
         return float(cost), [(dW.copy(), db.copy()) for dW, db in zip(work.dWs, work.dbs)]
@@ -244,6 +274,7 @@ def prepare(task, form, problem, options) -> Prepared:
         run,
         to_numpy,
         lambda: _forward_cost(forward_work.Ws, forward_work.bs, codes, t, forward_work.ys, forward_work.dC_dy_T[-1]),
+        compile_s=compile_seconds(_pass, args, run),
     )
 
 
@@ -263,19 +294,20 @@ def _prepare_train(params, x, t, steps, lr, clip, codes, indices) -> Prepared:
     tb = t if full_batch else np.empty((t.shape[0], batch), dtype)
     stream = np.zeros((steps, 0), np.int64) if full_batch else np.ascontiguousarray(indices, dtype=np.int64)
     history = np.empty(steps)
-    lr_, clip_ = dtype.type(lr), _clip_value(clip, dtype)
+    args = (work.Ws, work.bs, codes, _clip_value(clip, dtype), dtype.type(lr), x, t, stream, full_batch, work.ys, tb,
+            work.dC_dy_T, history)  # fmt: skip
 
     def run():
         for (W, b), (W0, b0) in zip(zip(work.Ws, work.bs), start):  # every call from the same start
             W[...] = W0
             b[...] = b0
-        _sgd(work.Ws, work.bs, codes, clip_, lr_, x, t, stream, full_batch, work.ys, tb, work.dC_dy_T, history)
+        _sgd(*args)
         return history
 
     def to_numpy(history):
         return float(history[-1]), [(W.copy(), b.copy()) for W, b in zip(work.Ws, work.bs)]
 
-    return Prepared(run, to_numpy)
+    return Prepared(run, to_numpy, compile_s=compile_seconds(_sgd, args, run))
 
 
 def gradients(params, x, t, activation="tanh", clip=None, form="manual"):

@@ -1,7 +1,7 @@
 """Ratios between backends with 95 % intervals that hold for a handful of replicates: pure
 statistics, numbers in and numbers out (formatting lives in ``tables``).
 
-The unit of replication is the process (``bench.runner``): replicate r timed every row of its
+The unit of replication is the process (``bench.harness.runner``): replicate r timed every row of its
 plan, so for two backends in one configuration it gives one paired log ratio (their times from
 the same sweeps of the same process). Speed-up (the reference's time over the backend's),
 autograd tax, kernel speed, J/F and "× golden" are all such paired ratios; the estimate is the

@@ -79,7 +79,7 @@ class Grid:
     train_steps: int  # steps per timed call for the square networks
     seed_steps: int  # steps per timed call for the seed's network (full batch and b = 1)
     replicates: int  # default --replicates: the pilot, worker processes that each time every row
-    sweeps: int  # times each worker times each row, tens of seconds apart (bench.plan)
+    sweeps: int  # times each worker times each row, tens of seconds apart (bench.suite.plan)
     row_time: float  # default --benchmark-max-time: seconds of timing per row and sweep
     peak_size: int  # n of the n x n product that measures the machine's peak
     budget_s: float  # default --budget: wall time of the benchmarking, the pilot and the second stage

@@ -71,7 +71,7 @@ class Row:
     tolerance: float
     cost: float  # the cost (gradient) or the last step's cost (train)
     cpu_util: float  # CPU time / wall time over the timed loop: busy threads
-    order_seed: int | None = None  # the run's seed its worker's order was drawn from (bench.plan)
+    order_seed: int | None = None  # the run's seed its worker's order was drawn from (bench.suite.plan)
     position: int | None = None  # its place in that order: --order-seed reproduces it
     steps: int | None = None  # train
     batch_size: int | None = None  # train: None is full batch
@@ -85,7 +85,9 @@ class Row:
     peak_source: str | None = None
     # Making the timed call ready without running it: JAX's lower and compile; where a framework cannot
     # separate them (tf.function, torch.compile: the first call traces, compiles and runs), that first
-    # call less the row's steady median. First replicate only (the later ones load the compile caches).
+    # call less the row's steady median; numba's @njit: its signature's first call less a second one,
+    # once per signature and process. First replicate only: it starts from empty compile caches (the
+    # run's own folder), and the later ones load them.
     compile_s: float | None = None
     first_call_s: float | None = None  # the first call of the ready callable, after prepare; first replicate only
     traced_bytes: int | None = None  # NumPy-based: tracemalloc peak of one call from a cold workspace, outputs included
