@@ -39,17 +39,38 @@ STAGING_PREFIX = ".incomplete-"  # a run being written (hidden: the index lists 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("autograd benchmarks")
-    group.addoption("--grid", choices=sorted(GRIDS), default=None,
-                    help="configuration grid: smoke, default or full (plain pytest: smoke; --benchmark-only: default)")  # fmt: skip
-    group.addoption("--backends", default=None,
-                    help=f"comma-separated backends (default: all but opt-in ones); known: {', '.join(backends.REGISTRY)}")  # fmt: skip
-    group.addoption("--replicates", type=int, default=None,
-                    help="the pilot: worker processes, one after another, each timing every row (default: the grid's)")  # fmt: skip
-    group.addoption("--budget", type=float, default=None, metavar="S",
-                    help="wall-time budget of the benchmarking in seconds: after the pilot, further replicates go to "
-                         "the cells with the widest intervals until it is spent (default: the grid's)")  # fmt: skip
-    group.addoption("--precision", type=float, default=None, metavar="H",
-                    help="the interval half-width the further replicates aim for, e.g. 0.08 for ±8 %% (default: the grid's)")  # fmt: skip
+    group.addoption(
+        "--grid",
+        choices=sorted(GRIDS),
+        default=None,
+        help="configuration grid: smoke, default or full (plain pytest: smoke; --benchmark-only: default)",
+    )
+    group.addoption(
+        "--backends",
+        default=None,
+        help=f"comma-separated backends (default: all but opt-in ones); known: {', '.join(backends.REGISTRY)}",
+    )
+    group.addoption(
+        "--replicates",
+        type=int,
+        default=None,
+        help="the pilot: worker processes, one after another, each timing every row (default: the grid's)",
+    )
+    group.addoption(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="S",
+        help="wall-time budget of the benchmarking in seconds: after the pilot, further replicates go to "
+        "the cells with the widest intervals until it is spent (default: the grid's)",
+    )
+    group.addoption(
+        "--precision",
+        type=float,
+        default=None,
+        metavar="H",
+        help="the interval half-width the further replicates aim for, e.g. 0.08 for ±8 %% (default: the grid's)",
+    )
     group.addoption(
         "--order-seed", type=int, default=None, help="seed of the shuffled row order (default: a new one, recorded)"
     )
@@ -57,15 +78,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--shard", default=None, metavar="K/N", help="run the K-th of N parts of the grid (whole configurations)"
     )
     group.addoption("--threads", type=int, default=None, help="threads for every library (default: all usable cores)")
-    group.addoption("--malloc", choices=policy.MALLOC_POLICIES, default="default",
-                    help="glibc allocator policy: default (as a user's process has it) or reuse (freed memory kept)")  # fmt: skip
-    group.addoption("--isolate", action="store_true",
-                    help="also time each row in a fresh subprocess of its own and compare with the in-process time")  # fmt: skip
-    group.addoption("--row-timeout", type=float, default=300.0, metavar="S",
-                    help="hard limit in seconds on one row of a worker (and of an --isolate child): past it the "
-                         "worker is ended, the cell's outcome is timeout and the run goes on (default 300)")  # fmt: skip
-    group.addoption("--diag-budget-gib", type=float, default=2.0,
-                    help="numpy-diag refuses configurations whose diagonal Jacobians need more memory (GiB)")  # fmt: skip
+    group.addoption(
+        "--malloc",
+        choices=policy.MALLOC_POLICIES,
+        default="default",
+        help="glibc allocator policy: default (as a user's process has it) or reuse (freed memory kept)",
+    )
+    group.addoption(
+        "--isolate",
+        action="store_true",
+        help="also time each row in a fresh subprocess of its own and compare with the in-process time",
+    )
+    group.addoption(
+        "--row-timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="hard limit in seconds on one row of a worker (and of an --isolate child): past it the "
+        "worker is ended, the cell's outcome is timeout and the run goes on (default 300)",
+    )
+    group.addoption(
+        "--diag-budget-gib",
+        type=float,
+        default=2.0,
+        help="numpy-diag refuses configurations whose diagonal Jacobians need more memory (GiB)",
+    )
     group.addoption("--activation", choices=sorted(ri.ACTIVATIONS), default="tanh", help="activation of every layer")
     group.addoption("--results-dir", type=Path, default=Path("results"), help="where runs are saved")
     group.addoption("--isolate-child", action="store_true", help=argparse.SUPPRESS)  # set by --isolate only
@@ -76,7 +113,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # pytest-benchmark's options that the suite's protocol replaces: refused, naming what to use instead.
 REFUSED_OPTIONS = {
     "--benchmark-min-rounds": "the suite times blocks of calls filling --benchmark-max-time (bench/harness/timing.py)",
-    "--benchmark-min-time": "a block of calls is at least 1 ms (bench/harness/timing.py); the row's time is --benchmark-max-time",
+    "--benchmark-min-time": "a block of calls is at least 1 ms (bench/harness/timing.py); a row's time is "
+    "--benchmark-max-time",
     "--benchmark-warmup": "every row is warmed up by the suite's own rule (bench/harness/measure.py)",
     "--benchmark-warmup-iterations": "every row is warmed up by the suite's own rule (bench/harness/measure.py)",
     "--benchmark-calibration-precision": "the suite calibrates blocks of at least 1 ms (bench/harness/timing.py)",
@@ -142,12 +180,28 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--precision: expected a half-width between 0 and 1 (0.08 is ±8 %), got {precision}")
     seed = option("order_seed") if option("order_seed") is not None else random.SystemRandom().randrange(2**31)
     config.stash[SESSION] = BenchSession(
-        grid_name, grid, option("activation"), chosen, replicates, seed, shard, threads, option("malloc"),
-        int(option("diag_budget_gib") * 2**30), option("isolate"), option("isolate_child"), option("backends") is not None,
-        warnings=notes, budget_s=budget, precision=precision, max_replicates=max(replicates, grid.max_replicates),
+        grid_name,
+        grid,
+        option("activation"),
+        chosen,
+        replicates,
+        seed,
+        shard,
+        threads,
+        option("malloc"),
+        int(option("diag_budget_gib") * 2**30),
+        option("isolate"),
+        option("isolate_child"),
+        option("backends") is not None,
+        warnings=notes,
+        budget_s=budget,
+        precision=precision,
+        max_replicates=max(replicates, grid.max_replicates),
         sweeps=grid.sweeps if is_benchmarking(config) and not option("isolate_child") else 1,
-    )  # fmt: skip
-    if is_benchmarking(config):  # blocks of calls fill it (bench.harness.timing); pytest-benchmark keeps it as given, a string
+    )
+    if is_benchmarking(
+        config
+    ):  # blocks of calls fill it (bench.harness.timing); pytest-benchmark keeps it as given, a string
         given = _given(config, "--benchmark-max-time") and hasattr(config.option, "benchmark_max_time")
         session_of(config).row_time = float(config.option.benchmark_max_time) if given else grid.row_time
         if not session_of(config).row_time > 0:
@@ -167,11 +221,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def worker_options(bench: BenchSession, config: pytest.Config) -> dict:
     """The run's options a worker needs, as the parent parsed them: they go into its plan."""
-    return {"grid": bench.grid_name, "activation": bench.activation, "backends": [b.name for b in bench.backends],
-            "shard": list(bench.shard) if bench.shard else None, "threads": bench.threads, "malloc": bench.malloc,
-            "diag_budget_bytes": bench.diag_budget_bytes, "isolate": bench.isolate, "row_time": bench.row_time,
-            "row_timeout": config.getoption("row_timeout"), "plugins": plugins_given(config),
-            "disable_gc": bool(getattr(config.option, "benchmark_disable_gc", False))}  # fmt: skip
+    return {
+        "grid": bench.grid_name,
+        "activation": bench.activation,
+        "backends": [b.name for b in bench.backends],
+        "shard": list(bench.shard) if bench.shard else None,
+        "threads": bench.threads,
+        "malloc": bench.malloc,
+        "diag_budget_bytes": bench.diag_budget_bytes,
+        "isolate": bench.isolate,
+        "row_time": bench.row_time,
+        "row_timeout": config.getoption("row_timeout"),
+        "plugins": plugins_given(config),
+        "disable_gc": bool(getattr(config.option, "benchmark_disable_gc", False)),
+    }
 
 
 def plugins_given(config: pytest.Config) -> list[str]:
@@ -190,13 +253,25 @@ def configure_worker(config: pytest.Config, plan: WorkerPlan) -> None:
     options = plan.options
     child = bool(config.getoption("isolate_child"))
     config.stash[SESSION] = BenchSession(
-        options["grid"], GRIDS[options["grid"]], options["activation"],
-        [backends.REGISTRY[name] for name in options["backends"]], plan.replicate + 1, plan.order_seed,
-        tuple(options["shard"]) if options["shard"] else None, options["threads"], options["malloc"],
-        options["diag_budget_bytes"], options["isolate"], child, True, row_time=options["row_time"],
-        sweeps=1 if child else plan.sweeps, worker=plan, worker_log=None if child else Path(plan.log),
+        options["grid"],
+        GRIDS[options["grid"]],
+        options["activation"],
+        [backends.REGISTRY[name] for name in options["backends"]],
+        plan.replicate + 1,
+        plan.order_seed,
+        tuple(options["shard"]) if options["shard"] else None,
+        options["threads"],
+        options["malloc"],
+        options["diag_budget_bytes"],
+        options["isolate"],
+        child,
+        True,
+        row_time=options["row_time"],
+        sweeps=1 if child else plan.sweeps,
+        worker=plan,
+        worker_log=None if child else Path(plan.log),
         worker_skip=frozenset(plan.done),
-    )  # fmt: skip
+    )
     config.option.benchmark_disable_gc = options["disable_gc"]
     config.option.benchmark_max_time = options["row_time"]
 
@@ -238,8 +313,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     worker also leaves out the rows an earlier worker of its replicate finished."""
     if is_benchmarking(config):
         done = session_of(config).worker_skip
-        keep = [item for item in items if "benchmark" in getattr(item, "fixturenames", ())
-                and not (_case(item) and _case(item).id in done)]  # fmt: skip
+        keep = [
+            item
+            for item in items
+            if "benchmark" in getattr(item, "fixturenames", ()) and not (_case(item) and _case(item).id in done)
+        ]
         deselected = [item for item in items if item not in keep]
         if deselected:
             config.hook.pytest_deselected(items=deselected)
@@ -302,9 +380,22 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 def _cell(case) -> dict:
     c = case.config
-    return {"case": case.id, "task": c.task, "config": c.id, "backend": case.backend.name,
-            "replicate": case.replicate, "sweep": case.sweep, "network": c.network, "width": c.width, "depth": c.depth, "batch": c.batch,
-            "dtype": c.dtype, "activation": c.activation, "steps": c.steps or None, "batch_size": c.batch_size}  # fmt: skip
+    return {
+        "case": case.id,
+        "task": c.task,
+        "config": c.id,
+        "backend": case.backend.name,
+        "replicate": case.replicate,
+        "sweep": case.sweep,
+        "network": c.network,
+        "width": c.width,
+        "depth": c.depth,
+        "batch": c.batch,
+        "dtype": c.dtype,
+        "activation": c.activation,
+        "steps": c.steps or None,
+        "batch_size": c.batch_size,
+    }
 
 
 @pytest.hookimpl(wrapper=True)

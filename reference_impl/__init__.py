@@ -209,9 +209,19 @@ def train(
     return state.params(), history
 
 
-def trainer(params: Params, x: np.ndarray, t: np.ndarray, lr: float, clip: float | None = None,
-            activation: Activation = "tanh", variant: str = "hadamard", batch_size: int | None = None,
-            shuffle: bool = False, seed: int = 0, memory_budget: int | None = None) -> SGD:  # fmt: skip
+def trainer(
+    params: Params,
+    x: np.ndarray,
+    t: np.ndarray,
+    lr: float,
+    clip: float | None = None,
+    activation: Activation = "tanh",
+    variant: str = "hadamard",
+    batch_size: int | None = None,
+    shuffle: bool = False,
+    seed: int = 0,
+    memory_budget: int | None = None,
+) -> SGD:
     """``train``'s state, validated and allocated once: ``.run(steps)`` trains on from the current
     parameters, ``.reset(params)`` goes back to a start in place, ``.params()`` returns copies.
     For a loop timed again and again from one start (the benchmarks): no setup inside it."""

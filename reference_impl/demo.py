@@ -35,8 +35,12 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=LR)
     p.add_argument("--clip", type=float, default=CLIP, help="clip every dC/dy[k] to [-c, c]")
     p.add_argument("--batch-size", type=int, default=None, help="samples per SGD step (default: all 64)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="the figure (default: results/demo/sine-fit.png, or sine-fit-b<B>.png for --batch-size B)")  # fmt: skip
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="the figure (default: results/demo/sine-fit.png, or sine-fit-b<B>.png for --batch-size B)",
+    )
     return p
 
 
@@ -99,8 +103,9 @@ def run(argv, description: str, others=lambda params, x, t, args: {}) -> int:
         histories[name] = other
         difference = np.max(np.abs(other - history) / history)
         print(f"  {name}: max relative difference of the cost over {args.steps} steps: {difference:.1e}")
-    caption = (f"{SIZES} tanh network, {batch}, lr={args.lr}, clip={args.clip}: "
-               f"cost {history[0]:.4f} -> {history[-1]:.6f}")  # fmt: skip
+    caption = (
+        f"{SIZES} tanh network, {batch}, lr={args.lr}, clip={args.clip}: cost {history[0]:.4f} -> {history[-1]:.6f}"
+    )
     save_figure(args.out, x, t, ri.forward(trained, x), histories, caption)
     print(f"wrote {args.out}")
     return 0

@@ -45,9 +45,11 @@ def check_memory(sizes: list[int], batch: int, dtype: np.dtype, budget_bytes: in
     budget = DEFAULT_MEMORY_BUDGET_BYTES if budget_bytes is None else budget_bytes
     need = memory_need_bytes(sizes, batch, dtype)
     if need > budget:
+        itemsize = np.dtype(dtype).itemsize
+        parameters = need // batch // itemsize
         raise MemoryBudgetError(
-            f"per-sample gradients need {need / 2**30:.2f} GiB (batch {batch} x {need // batch // np.dtype(dtype).itemsize}"
-            f" parameters x {np.dtype(dtype).itemsize} bytes), memory_budget {budget / 2**30:.2f} GiB: use"
+            f"per-sample gradients need {need / 2**30:.2f} GiB (batch {batch} x {parameters} parameters x "
+            f"{itemsize} bytes), memory_budget {budget / 2**30:.2f} GiB: use"
             " clipped_gradients (no per-sample array), a smaller batch, or a larger memory_budget"
         )
 

@@ -96,8 +96,16 @@ class SGD:
                     y[k][...] = sigma
             history[step], dC_dy_T = cost_and_output_derivative(y[-1], self.t_batch, out=self.work.dC_dy_T[-1])
             dC_dy_T *= lr  # lr is a Python float: float32 stays float32
-            self.backward(self.layers, y, dC_dy_T, self.activations, None if clip is None else lr * clip, self.grads,
-                          self.work, inputs=y1)  # fmt: skip
+            self.backward(
+                self.layers,
+                y,
+                dC_dy_T,
+                self.activations,
+                None if clip is None else lr * clip,
+                self.grads,
+                self.work,
+                inputs=y1,
+            )
             for W, dW in zip(self.Wb, self.dWb):
                 W -= dW  # dW is already lr dC/d[W b]
         return history

@@ -80,7 +80,8 @@ def check_params(params: object) -> Params:
             )
         if b.shape != (W.shape[0],):
             raise ValueError(
-                f"{name}[1] (b of layer {k}): expected shape ({W.shape[0]},) to match W of shape {W.shape}, got {b.shape}"
+                f"{name}[1] (b of layer {k}): expected shape ({W.shape[0]},) to match W of shape {W.shape}, "
+                f"got {b.shape}"
             )
         if checked and W.shape[1] != checked[-1][0].shape[0]:
             raise ValueError(

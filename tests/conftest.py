@@ -34,5 +34,6 @@ BATCH_FRAMEWORKS = sorted({b.framework for b in REGISTRY.values() if "gradient" 
 
 @pytest.fixture(params=BATCH_FRAMEWORKS)
 def framework(request):
-    """Each framework's mirror module with a batch gradient of its own (bench.suite.frameworks.torch_mlp, jax_mlp, ...)."""
+    """Each framework's mirror module with a batch gradient of its own (``bench.suite.frameworks``'s
+    torch_mlp, jax_mlp, ...)."""
     return load_framework(request.param)

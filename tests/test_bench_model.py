@@ -19,8 +19,11 @@ from bench.suite.registry import TASKS
 
 from .conftest import load_framework
 
-CONFIGS = [square("gradient", "float64", 8, 1, 4), square("gradient", "float64", 32, 3, 16),
-           square("gradient", "float32", 64, 4, 1)]  # fmt: skip
+CONFIGS = [
+    square("gradient", "float64", 8, 1, 4),
+    square("gradient", "float64", 32, 3, 16),
+    square("gradient", "float32", 64, 4, 1),
+]
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.id)
@@ -148,7 +151,10 @@ def test_grids_are_the_promised_ones():
     assert {(c.network, c.batch_size) for c in train} == {("seed", None), ("seed", 1), ("square", None)}
     per_sample = [c for c in GRIDS["default"].configs() if c.task in ("per-sample", "clipped")]
     assert {(c.task, c.width, c.depth, c.batch, c.dtype) for c in per_sample} == {
-        (task, w, 4, 64, dtype) for task in ("per-sample", "clipped") for w in (16, 256) for dtype in ("float32", "float64")
+        (task, w, 4, 64, dtype)
+        for task in ("per-sample", "clipped")
+        for w in (16, 256)
+        for dtype in ("float32", "float64")
     }
     full_per_sample = [c for c in GRIDS["full"].configs() if c.task == "per-sample"]
     assert {c.width for c in full_per_sample} == {16, 256, 1024} and {16, 512} <= {c.batch for c in full_per_sample}
@@ -236,10 +242,16 @@ def _record(kind, case, median, sweep=0, config="c", **extra):
 def test_a_block_keeps_one_sweep_for_all_its_rows_so_pairs_stay_pairs():
     """A burst slowed sweep 1 of rows a and b: their block (configuration c) keeps sweep 0 for
     every row, c too, though c alone was faster in sweep 1; another block chooses on its own."""
-    records = [_record("row", "a-p0", 2.0, rel_err=1e-16), _record("row", "b-p0", 1.0),
-               _record("row", "c-p0", 1.0), _record("row", "d-p0", 5.0, config="other"),
-               _record("sweep", "a-p0-s1", 6.0, sweep=1), _record("sweep", "b-p0-s1", 3.0, sweep=1),
-               _record("sweep", "c-p0-s1", 0.9, sweep=1), _record("sweep", "d-p0-s1", 4.0, sweep=1, config="other")]  # fmt: skip
+    records = [
+        _record("row", "a-p0", 2.0, rel_err=1e-16),
+        _record("row", "b-p0", 1.0),
+        _record("row", "c-p0", 1.0),
+        _record("row", "d-p0", 5.0, config="other"),
+        _record("sweep", "a-p0-s1", 6.0, sweep=1),
+        _record("sweep", "b-p0-s1", 3.0, sweep=1),
+        _record("sweep", "c-p0-s1", 0.9, sweep=1),
+        _record("sweep", "d-p0-s1", 4.0, sweep=1, config="other"),
+    ]
     a, b, c, d = combine_sweeps(records)
     assert [r["extra_info"]["sweep"] for r in (a, b, c, d)] == [0, 0, 0, 1]
     assert a["stats"]["median"] / b["stats"]["median"] == 2.0  # sweep 0's pair, not sweep 0's a over sweep 1's b
@@ -273,9 +285,16 @@ def test_the_second_stage_gives_noisy_cells_more_replicates_within_the_budget():
         noise = 0.2 if c < 3 else 0.02  # three noisy cells of backend b
         for r in range(3):
             ref = np.exp(rng.normal(0, 0.01))
-            rows += [{"config": f"c{c}", "backend": "ref", "task": "gradient", "replicate": r, "median": ref},
-                     {"config": f"c{c}", "backend": "b", "task": "gradient", "replicate": r,
-                      "median": ref * np.exp(rng.normal(0, noise))}]  # fmt: skip
+            rows += [
+                {"config": f"c{c}", "backend": "ref", "task": "gradient", "replicate": r, "median": ref},
+                {
+                    "config": f"c{c}",
+                    "backend": "b",
+                    "task": "gradient",
+                    "replicate": r,
+                    "median": ref * np.exp(rng.normal(0, noise)),
+                },
+            ]
     frame = pd.DataFrame(rows)
     costs = {f"c{c}/{b}": 1.0 for c in range(12) for b in ("ref", "b")}
     need, h = allocate(frame, "ref", 3, 0.05, 30, costs, worker_s=2.0, seconds=1e6)
@@ -312,8 +331,12 @@ def test_environment_warnings_name_the_forced_kernel_the_load_and_the_threads():
     assert any("OPENBLAS_CORETYPE=Haswell" in w and "supports SkylakeX" in w and "env -u" in w for w in warnings)
     assert any(w.startswith("load average 9.00") for w in warnings)
     assert any("OMP_NUM_THREADS=64" in w for w in warnings)
-    assert environment_warnings(1, [{"internal_api": "openblas", "architecture": "SkylakeX"}], environ={},
-                                flags=avx512, load=0.0) == []  # fmt: skip
+    assert (
+        environment_warnings(
+            1, [{"internal_api": "openblas", "architecture": "SkylakeX"}], environ={}, flags=avx512, load=0.0
+        )
+        == []
+    )
     assert available_cores() >= 1
 
 
@@ -381,8 +404,13 @@ def test_the_golden_compile_is_measured_from_an_empty_cache_once_per_signature(t
     import sys
 
     cache = tmp_path / "numba"
-    done = subprocess.run([sys.executable, "-c", NUMBA_COMPILES, str(cache)], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[1], timeout=600)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", NUMBA_COMPILES, str(cache)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     f64, f64_wider, f32, train = json.loads(done.stdout.splitlines()[-1])
     assert all(seconds is not None and seconds > 0 for seconds in (f64, f32, train))

@@ -31,8 +31,18 @@ NUMPY = ["--grid", "smoke", "--backends", "numpy-hadamard,numpy-diag"]
 
 
 def run_benchmarks(results: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-p", "no:cacheprovider",
-               f"--results-dir={results}", *QUICK, *args]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--benchmark-only",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--results-dir={results}",
+        *QUICK,
+        *args,
+    ]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, **kwargs)
 
 
@@ -87,10 +97,16 @@ def test_run_folder_is_compact_and_every_row_follows_the_schema(smoke_run):
 
     chosen = [backends.REGISTRY[name] for name in info["backends"]]
     for replicate in (0, 1):
-        planned = {c.row_key: c.position for c in plan(GRIDS["smoke"].configs(), chosen, 3, replicate, sweeps=2)
-                   if c.sweep == 0}  # fmt: skip
-        recorded = {f"{b['extra_info']['config']}/{b['extra_info']['backend']}": b["extra_info"]["position"]
-                    for b in data["benchmarks"] if b["extra_info"]["replicate"] == replicate}  # fmt: skip
+        planned = {
+            c.row_key: c.position
+            for c in plan(GRIDS["smoke"].configs(), chosen, 3, replicate, sweeps=2)
+            if c.sweep == 0
+        }
+        recorded = {
+            f"{b['extra_info']['config']}/{b['extra_info']['backend']}": b["extra_info"]["position"]
+            for b in data["benchmarks"]
+            if b["extra_info"]["replicate"] == replicate
+        }
         assert recorded == planned
     assert info["reference"] == "numpy-hadamard" and info["backend_facts"]["numpy-diag"]["framework"] == "numpy"
     assert info["cpu"]["instruction_sets"] and info["cpu"]["memory_gib"] > 0  # the machine line's facts
@@ -100,10 +116,23 @@ def test_run_folder_is_compact_and_every_row_follows_the_schema(smoke_run):
     index = (smoke_run.parent / "README.md").read_text()
     assert f"[{smoke_run.name}]({smoke_run.name}/summary.md)" in index
     summary = (smoke_run / "summary.md").read_text()
-    for heading in ("Wins, ties and losses", "Agreement", "Speed-up against numpy-hadamard", "Median time",
-                    "Gradient ÷ forward", "Throughput, floor and peak", "Training", "Compile break-even", "## Memory", "traced_bytes",
-                    "Outcomes", "Stability", "Processes a ±5 % speed-up interval would need", "geometric mean speed-up",
-                    "commit"):  # fmt: skip
+    for heading in (
+        "Wins, ties and losses",
+        "Agreement",
+        "Speed-up against numpy-hadamard",
+        "Median time",
+        "Gradient ÷ forward",
+        "Throughput, floor and peak",
+        "Training",
+        "Compile break-even",
+        "## Memory",
+        "traced_bytes",
+        "Outcomes",
+        "Stability",
+        "Processes a ±5 % speed-up interval would need",
+        "geometric mean speed-up",
+        "commit",
+    ):
         assert heading in summary, heading
     assert "❌" not in summary and "× [" in summary
 
@@ -122,8 +151,10 @@ def test_report_reruns_from_the_files_alone(smoke_run, tmp_path):
 
 def bad_inputs(tmp_path: Path, smoke_run: Path) -> dict[str, Path]:
     good = (smoke_run / "benchmarks.json").read_text()
-    files = {name: tmp_path / f"{name.replace(' ', '-')}.json" for name in
-             ("malformed", "truncated", "other tool", "no benchmarks", "old schema")}  # fmt: skip
+    files = {
+        name: tmp_path / f"{name.replace(' ', '-')}.json"
+        for name in ("malformed", "truncated", "other tool", "no benchmarks", "old schema")
+    }
     files["missing"] = tmp_path / "nope.json"
     files["malformed"].write_text("{benchmarks: [}")
     files["truncated"].write_text(good[: len(good) // 2])
@@ -182,8 +213,16 @@ def test_every_bad_report_argument_is_one_line_exit_2_nothing_written(argv, mess
     bad = tmp_path / "bad-run"
     bad.mkdir()
     (bad / "benchmarks.json").write_text("{")
-    argv = [str(bad) if a == "BAD" else str(smoke_run) if a in ("A", "B", "RUN") else
-            str(ROOT / a) if a.endswith(".md") else a for a in argv]  # fmt: skip
+    argv = [
+        str(bad)
+        if a == "BAD"
+        else str(smoke_run)
+        if a in ("A", "B", "RUN")
+        else str(ROOT / a)
+        if a.endswith(".md")
+        else a
+        for a in argv
+    ]
     before = sorted(p.name for p in smoke_run.iterdir())
     try:
         status = report.__main__.main(argv)
@@ -213,17 +252,35 @@ def test_second_run_never_touches_the_first_and_interrupt_saves_nothing(smoke_ru
     results = smoke_run.parent
     before = {p: p.read_bytes() for p in smoke_run.iterdir()}
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "pytest", "--benchmark-only", "-v", "-p", "no:cacheprovider",
-               f"--results-dir={results}", "--grid", "default", "--backends", "numpy-diag",
-               "--benchmark-max-time=2"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--benchmark-only",
+        "-v",
+        "-p",
+        "no:cacheprovider",
+        f"--results-dir={results}",
+        "--grid",
+        "default",
+        "--backends",
+        "numpy-diag",
+        "--benchmark-max-time=2",
+    ]
     # SIGINT as a terminal delivers it: a shell's background job (as CI may run the tests) starts with
     # SIGINT ignored, and Python then never turns it into KeyboardInterrupt. A small launcher resets it
     # and execs the run (no preexec_fn: forking this process, where JAX runs threads, would warn).
     launcher = (
         "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.executable, sys.argv[1:])"
     )
-    child = subprocess.Popen([sys.executable, "-c", launcher, *command], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", launcher, *command],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     for line in child.stdout:  # blocks until the child writes; it writes PASSED after each row
         lines.append(line)
@@ -244,13 +301,28 @@ ONE_ROW = ["--grid", "smoke", "--replicates", "1", "-k", "gradient and w16 and f
 def test_each_fault_ends_as_its_outcome_and_every_other_cell_is_measured(tmp_path):
     """Backends that exist only in the tests: one hangs, one raises, one is wrong."""
     backends = "numpy-hadamard,numpy-diag,test-hang,test-raise,test-wrong"
-    done = run_benchmarks(tmp_path, *ONE_ROW, "--replicates", "2", "--backends", backends, "--row-timeout", "4",
-                          "-p", "tests.plugins.faulty_backends")  # fmt: skip
+    done = run_benchmarks(
+        tmp_path,
+        *ONE_ROW,
+        "--replicates",
+        "2",
+        "--backends",
+        backends,
+        "--row-timeout",
+        "4",
+        "-p",
+        "tests.plugins.faulty_backends",
+    )
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]  # incorrect, error and timeout fail the run
     (run,) = runs(tmp_path)
     cells = {r["backend"]: r for r in csv.DictReader((run / "speedups.csv").read_text().splitlines())}
-    assert {b: cells[b]["outcome"] for b in cells} == {"numpy-hadamard": "ok", "numpy-diag": "ok", "test-hang": "timeout",
-                                                        "test-raise": "error", "test-wrong": "incorrect"}  # fmt: skip
+    assert {b: cells[b]["outcome"] for b in cells} == {
+        "numpy-hadamard": "ok",
+        "numpy-diag": "ok",
+        "test-hang": "timeout",
+        "test-raise": "error",
+        "test-wrong": "incorrect",
+    }
     assert "injected failure while preparing" in cells["test-raise"]["reason"]
     assert "--row-timeout" in cells["test-hang"]["reason"]
     assert cells["numpy-diag"]["replicates"] == "2" and float(cells["numpy-diag"]["speedup"]) > 0  # measured in both
@@ -332,13 +404,26 @@ def test_bad_options_are_usage_errors_and_write_nothing(tmp_path, args, message)
 
 def test_isolate_child_runs_with_the_parents_options(tmp_path):
     """The run's options reach the child through its worker's plan: it reports the options it ran with."""
-    run = the_run(tmp_path, "--grid", "smoke", "--backends", "numpy-hadamard", "--replicates", "1", "--isolate",
-                  "--benchmark-disable-gc", "-k", "gradient and w16")  # fmt: skip
+    run = the_run(
+        tmp_path,
+        "--grid",
+        "smoke",
+        "--backends",
+        "numpy-hadamard",
+        "--replicates",
+        "1",
+        "--isolate",
+        "--benchmark-disable-gc",
+        "-k",
+        "gradient and w16",
+    )
     data = json.loads((run / "benchmarks.json").read_text())
     assert len(data["benchmarks"]) == 2  # w16 in both dtypes
     for bench in data["benchmarks"]:
         extra = bench["extra_info"]
-        assert extra["isolated_median_s"] > 0  # the same row timed in a fresh process (how close: bench.report.validate)
+        assert (
+            extra["isolated_median_s"] > 0
+        )  # the same row timed in a fresh process (how close: bench.report.validate)
         assert extra["isolated_options"]["disable_gc"] is True
         assert extra["isolated_options"]["max_time"] == 0.01
     assert "In-process against isolated timing" in (run / "summary.md").read_text()
@@ -351,8 +436,20 @@ def test_the_thread_policy_is_applied_and_recorded(tmp_path, threads):
     the summary's stability section and bench.report.validate's protocol table, not here."""
     if threads > os.cpu_count():
         pytest.skip("needs 2 cores")
-    run = the_run(tmp_path, "--grid", "default", "--backends", "numpy-hadamard", "--threads", str(threads),
-                  "--replicates", "1", "--benchmark-max-time=0.2", "-k", "gradient and w1024-L4 and float64")  # fmt: skip
+    run = the_run(
+        tmp_path,
+        "--grid",
+        "default",
+        "--backends",
+        "numpy-hadamard",
+        "--threads",
+        str(threads),
+        "--replicates",
+        "1",
+        "--benchmark-max-time=0.2",
+        "-k",
+        "gradient and w1024-L4 and float64",
+    )
     data = json.loads((run / "benchmarks.json").read_text())
     policy = data["machine_info"]["autograd_bench"]["thread_policy"]
     assert policy["threads"] == threads and len(policy["cpu_affinity"]) == threads
@@ -387,10 +484,22 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 
 def rendered(run: Path, tmp_path: Path) -> dict:
     """What the page's own probe recorded once it loaded in headless Chromium at 1300 px."""
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--window-size=1300,900",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
-               (run / "index.html").as_uri()]  # fmt: skip
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--window-size=1300,900",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        (run / "index.html").as_uri(),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     marker = 'data-rendered="'
     assert marker in done.stdout, done.stderr[-2000:]
@@ -411,8 +520,16 @@ def test_page_renders_in_headless_chromium(smoke_run, tmp_path):
 @pytest.fixture(scope="module")
 def every_backend_run(tmp_path_factory) -> Path:
     """Every backend that is not opt-in, on the smoke grid, one replicate: the harness end to end."""
-    return the_run(tmp_path_factory.mktemp("all"), "--grid", "smoke", "--replicates", "1",
-                   "--benchmark-max-time=0.005", "-k", "not w64 and not float32")  # outcomes do not depend on them  # fmt: skip
+    return the_run(
+        tmp_path_factory.mktemp("all"),
+        "--grid",
+        "smoke",
+        "--replicates",
+        "1",
+        "--benchmark-max-time=0.005",
+        "-k",
+        "not w64 and not float32",
+    )  # outcomes do not depend on them
 
 
 def test_the_smoke_grids_outcomes_are_the_declared_ones(every_backend_run):
@@ -421,8 +538,12 @@ def test_the_smoke_grids_outcomes_are_the_declared_ones(every_backend_run):
     cells = list(csv.DictReader((every_backend_run / "speedups.csv").read_text().splitlines()))
     configs = {c.id: c for c in GRIDS["smoke"].configs() if c.width != 64 and c.dtype == "float64"}  # the run's -k
     found = {(r["task"], r["config"], r["backend"]): r["outcome"] for r in cells}
-    expected = {(c.task, c.id, name): REGISTRY[name].expected_outcome(c.task, c.width)
-                for c in configs.values() for name, b in REGISTRY.items() if not b.opt_in}  # fmt: skip
+    expected = {
+        (c.task, c.id, name): REGISTRY[name].expected_outcome(c.task, c.width)
+        for c in configs.values()
+        for name, b in REGISTRY.items()
+        if not b.opt_in
+    }
     assert found == expected
     # The page: a backend skipped in every gradient cell is a line under the heat map, not a column of "skipped".
     page = (every_backend_run / "index.html").read_text()
@@ -484,8 +605,11 @@ def test_validate_times_the_smoke_cells_with_the_frameworks_own_timers(every_bac
     rows = [dict(zip(header, row)) for row in csv.reader(cells[1:])]
     for row in rows:
         if row["backend"] in ("torch", "jax") and row["speedup"]:
-            row.update(speedup=str(float(row["speedup"]) * 10), low=str(float(row["low"] or row["speedup"]) * 10),
-                       high=str(float(row["high"] or row["speedup"]) * 10))  # fmt: skip
+            row.update(
+                speedup=str(float(row["speedup"]) * 10),
+                low=str(float(row["low"] or row["speedup"]) * 10),
+                high=str(float(row["high"] or row["speedup"]) * 10),
+            )
     with (wrong / "speedups.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, header)
         writer.writeheader()
@@ -506,8 +630,17 @@ def test_with_isolate_the_runner_owns_a_hanging_row(tmp_path):
     ends the worker and its child at --row-timeout (the child has no limit of its own), and the
     cell is timeout with the parent's reason, not an error from a race of two clocks."""
     # 10 s: an isolated row's child starts a fresh pytest (3-4 s here) within the row's limit.
-    done = run_benchmarks(tmp_path, *ONE_ROW, "--backends", "numpy-hadamard,test-hang", "--isolate",
-                          "--row-timeout", "10", "-p", "tests.plugins.faulty_backends")  # fmt: skip
+    done = run_benchmarks(
+        tmp_path,
+        *ONE_ROW,
+        "--backends",
+        "numpy-hadamard,test-hang",
+        "--isolate",
+        "--row-timeout",
+        "10",
+        "-p",
+        "tests.plugins.faulty_backends",
+    )
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     (run,) = runs(tmp_path)
     cells = {r["backend"]: r for r in csv.DictReader((run / "speedups.csv").read_text().splitlines())}

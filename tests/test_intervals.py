@@ -89,10 +89,22 @@ def simulated_run(rng, truth, sigma, pilot, precision, bursts, backends=12):
 
     logs = pd.DataFrame({r: np.concatenate([replicate_logs(c) for c in range(configs)]) for r in range(pilot)})
     cells = np.arange(len(logs))
-    rows = [{"config": f"c{c // backends}", "backend": f"b{c % backends}", "task": "gradient", "replicate": r,
-             "median": math.exp(-logs.loc[c, r])} for r in range(pilot) for c in cells]  # fmt: skip
-    rows += [{"config": f"c{c}", "backend": "ref", "task": "gradient", "replicate": r, "median": 1.0}
-             for r in range(pilot) for c in range(configs)]  # fmt: skip
+    rows = [
+        {
+            "config": f"c{c // backends}",
+            "backend": f"b{c % backends}",
+            "task": "gradient",
+            "replicate": r,
+            "median": math.exp(-logs.loc[c, r]),
+        }
+        for r in range(pilot)
+        for c in cells
+    ]
+    rows += [
+        {"config": f"c{c}", "backend": "ref", "task": "gradient", "replicate": r, "median": 1.0}
+        for r in range(pilot)
+        for c in range(configs)
+    ]
     costs = {f"c{c}/{b}": 0.1 for c in range(configs) for b in ["ref"] + [f"b{k}" for k in range(backends)]}
     need, _ = allocate(pd.DataFrame(rows), "ref", pilot, precision, 30, costs, worker_s=1.0, seconds=1e9)
     n = np.array([need[f"c{c // backends}/b{c % backends}"] for c in cells])

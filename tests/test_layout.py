@@ -92,7 +92,7 @@ def test_bench_root_holds_only_the_entry_and_the_tasks():
 REPORT_LAYERS = (
     {"load"},
     {"context"},
-    {"ratios", "tables"},
+    {"ratios", "tables", "prose"},
     {"sections", "training", "per_sample", "stability", "plots"},
     {"html"},
     {"__init__"},

@@ -50,13 +50,21 @@ def test_the_committed_runs_agree_as_results_readme_says():
     assert text in committed  # the page shows what the runs' files say today
     a, b = (speedup_table(ROOT / run) for run in runs[:2])
     assert agreement(a, b)["flips"].empty  # no win-loss flip in any task
-    assert shortfall <= 0.10, f"a run's estimates fall inside the other's intervals {shortfall:.0%} below the prediction"
+    assert shortfall <= 0.10, (
+        f"a run's estimates fall inside the other's intervals {shortfall:.0%} below the prediction"
+    )
 
 
 def test_no_text_describes_machinery_that_is_gone():
     """Phrases of earlier protocols (a --rounds option, bootstrap intervals, one timing per row, a
     row keeping its own fastest sweep) may not come back into the code's or README's prose."""
-    stale = ["--rounds", "bootstrap interval", "every row once", "keeping its fastest", "(configuration, backend, round)"]
+    stale = [
+        "--rounds",
+        "bootstrap interval",
+        "every row once",
+        "keeping its fastest",
+        "(configuration, backend, round)",
+    ]
     files = [*ROOT.glob("bench/**/*.py"), *ROOT.glob("reference_impl/*.py"), ROOT / "README.md"]
     found = [(path.name, phrase) for path in files for phrase in stale if phrase in path.read_text()]
     assert not found

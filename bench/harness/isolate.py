@@ -19,8 +19,16 @@ from pathlib import Path
 import pytest
 
 # Options of the worker that a child must not inherit: where results go.
-PARENT_ONLY = ("--results-dir", "--benchmark-json", "--benchmark-save", "--benchmark-autosave", "--benchmark-save-data",
-               "--benchmark-compare", "--benchmark-histogram", "--benchmark-cprofile-dump")  # fmt: skip
+PARENT_ONLY = (
+    "--results-dir",
+    "--benchmark-json",
+    "--benchmark-save",
+    "--benchmark-autosave",
+    "--benchmark-save-data",
+    "--benchmark-compare",
+    "--benchmark-histogram",
+    "--benchmark-cprofile-dump",
+)
 TAKES_VALUE = ("--results-dir", "--benchmark-json", "--benchmark-save", "--benchmark-compare", "--benchmark-histogram")
 
 
@@ -60,8 +68,19 @@ def child_args(config: pytest.Config) -> list[str]:
 
 
 def child_command(config: pytest.Config, nodeid: str, json_path: Path) -> list[str]:
-    return [sys.executable, "-m", "pytest", nodeid, *child_args(config), "--isolate-child", "-q",
-            "-p", "no:cacheprovider", "--benchmark-json", str(json_path)]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        nodeid,
+        *child_args(config),
+        "--isolate-child",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--benchmark-json",
+        str(json_path),
+    ]
 
 
 def skip_file(json_path: Path) -> Path:
@@ -79,8 +98,9 @@ def run_child(item: pytest.Item, backend: str) -> tuple[float, int, dict]:
     config = item.config
     with tempfile.TemporaryDirectory(prefix="isolate-") as tmp:
         json_path = Path(tmp) / "row.json"
-        done = subprocess.run(child_command(config, item.nodeid, json_path), cwd=config.rootpath,
-                              capture_output=True, text=True)  # fmt: skip
+        done = subprocess.run(
+            child_command(config, item.nodeid, json_path), cwd=config.rootpath, capture_output=True, text=True
+        )
         if done.returncode == 0 and skip_file(json_path).exists():  # the child skipped: so does the parent
             pytest.skip(skip_file(json_path).read_text())
         if done.returncode != 0 or not json_path.exists():

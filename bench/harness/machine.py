@@ -73,8 +73,10 @@ def machine_line(bench: dict) -> str:
     """The machine as README and the summary quote it, from what the run recorded."""
     cpu = bench.get("cpu") or {}
     isa = ", ".join(cpu.get("instruction_sets", [])) or "–"
-    return (f"{bench.get('cpu_model', '–')} (family {cpu.get('cpu_family', '–')} model {cpu.get('model', '–')}; {isa}), "
-            f"{bench.get('cores', '–')} cores, {cpu.get('memory_gib', '–')} GiB")  # fmt: skip
+    return (
+        f"{bench.get('cpu_model', '–')} (family {cpu.get('cpu_family', '–')} model {cpu.get('model', '–')}; {isa}), "
+        f"{bench.get('cores', '–')} cores, {cpu.get('memory_gib', '–')} GiB"
+    )
 
 
 def machine_tag() -> str:

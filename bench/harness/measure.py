@@ -1,16 +1,16 @@
-"""The worker's part of one row: prepare, warm up, time, check, record. (``bench.harness.runner`` is the
-parent that starts the workers, one per replicate, and collects their rows.)
+"""The worker's part of one row: prepare, warm up, time, check, record. (``bench.harness.runner``
+is the parent that starts the workers, one per replicate, and collects their rows.)
 
-A worker's first sweep is every row's first use of its backend in that configuration: it is
-prepared outside the timed region (conversion, compilation, timed on its own as ``compile_s``),
-called once (``first_call_s``), then warmed up (where the previous row used another library, by
-time, long enough that that library's idle threads, OpenBLAS's spin about 0.1 s after a call,
-have gone quiet), then timed in blocks of calls (``bench.harness.timing``; the loop counts are the first
-replicate's, handed on by the parent), the forward pass alone in blocks of its own. The result of the first call is then checked against the float64
-numpy-hadamard reference: a row above its tolerance is kept, marked ``incorrect``, and fails the
-run at its end. Everything lands in ``extra_info`` as one ``schema.Row``: nothing is parsed back
-out of test names. A later sweep (``bench.suite.plan``) warms up and times the same prepared call
-again, and logs only its timing.
+A worker's first sweep is every row's first use of its backend in that configuration: it is prepared
+outside the timed region (conversion, compilation, timed on its own as ``compile_s``), called once
+(``first_call_s``), then warmed up (where the previous row used another library, by time, long
+enough that that library's idle threads, OpenBLAS's spin about 0.1 s after a call, have gone quiet),
+then timed in blocks of calls (``bench.harness.timing``; the loop counts are the first replicate's,
+handed on by the parent), the forward pass alone in blocks of its own. The result of the first call
+is then checked against the float64 numpy-hadamard reference: a row above its tolerance is kept,
+marked ``incorrect``, and fails the run at its end. Everything lands in ``extra_info`` as one
+``schema.Row``: nothing is parsed back out of test names. A later sweep (``bench.suite.plan``) warms
+up and times the same prepared call again, and logs only its timing.
 """
 
 from __future__ import annotations
@@ -88,8 +88,9 @@ def prepare(bench: BenchSession, case: Case) -> backends.Prepared:
         pytest.skip(f"{backend.name}: {missing}")  # named backends were refused at configure already
     start_framework(bench, backend, config.dtype)
     try:
-        return backends.prepare(backend, config.task, bench.data(config).problem,
-                                {"diag_budget_bytes": bench.diag_budget_bytes})  # fmt: skip
+        return backends.prepare(
+            backend, config.task, bench.data(config).problem, {"diag_budget_bytes": bench.diag_budget_bytes}
+        )
     except backends.BackendUnavailable as exc:
         pytest.skip(str(exc))
 
@@ -106,8 +107,16 @@ def traced_bytes(prepared: backends.Prepared) -> int | None:
         tracemalloc.stop()
 
 
-def time_row(benchmark, case: Case, bench: BenchSession, prepared: backends.Prepared, quick: bool,
-             phases: Phases, counts: tuple[int, int] | None = None, calls_made: int = 0) -> tuple[dict, tuple[int, int] | None]:  # fmt: skip
+def time_row(
+    benchmark,
+    case: Case,
+    bench: BenchSession,
+    prepared: backends.Prepared,
+    quick: bool,
+    phases: Phases,
+    counts: tuple[int, int] | None = None,
+    calls_made: int = 0,
+) -> tuple[dict, tuple[int, int] | None]:
     """Warm up, then time the call (pytest-benchmark's ``pedantic``, in blocks: the loop counts the
     first replicate calibrated, or calibrated now) and the forward pass alone with the same
     counts: the row's timing fields, the same in every sweep, and the loop counts used."""
@@ -128,18 +137,24 @@ def time_row(benchmark, case: Case, bench: BenchSession, prepared: backends.Prep
         else:
             benchmark.pedantic(prepared.run, iterations=counts[0], rounds=counts[1])
         # Busy threads over the timed loop: compared with the thread policy in the report.
-        fields = {"cpu_util": (time.process_time() - cpu_start) / max(time.perf_counter() - wall_start, 1e-9),
-                  "rss_peak_bytes": max(0, isolate.peak_rss_bytes() - rss_baseline)}  # fmt: skip
+        fields = {
+            "cpu_util": (time.process_time() - cpu_start) / max(time.perf_counter() - wall_start, 1e-9),
+            "rss_peak_bytes": max(0, isolate.peak_rss_bytes() - rss_baseline),
+        }
         median = benchmark.stats.stats.median if benchmark.stats else None
         if config.task == "train":
-            fields.update(steps=config.steps, batch_size=config.batch_size,
-                          per_step_s=median / config.steps if median else None)  # fmt: skip
+            fields.update(
+                steps=config.steps, batch_size=config.batch_size, per_step_s=median / config.steps if median else None
+            )
         elif prepared.forward is not None:
             prepared.forward()  # its first call in the row: warm, as the gradient's was
             forward_counts = timing.calibrate(prepared.forward, budget / 2)
             forward_s = float(np.median(timing.block_times(prepared.forward, *forward_counts)))
-            fields.update(forward_s=forward_s, grad_over_forward=median / forward_s if median else None,
-                          model_grad_over_forward=flops.model_grad_over_forward(config))  # fmt: skip
+            fields.update(
+                forward_s=forward_s,
+                grad_over_forward=median / forward_s if median else None,
+                model_grad_over_forward=flops.model_grad_over_forward(config),
+            )
     bench.last_framework, bench.last_call_end = case.backend.framework, time.perf_counter()
     return fields, counts
 
@@ -187,13 +202,29 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
     compile_s = prepared.compile_s
     if compile_s is not None and benchmark.stats:
         compile_s = max(0.0, compile_s - prepared.compile_runs * benchmark.stats.stats.median)
-    row = Row(task=config.task, config=config.id, backend=backend.name, network=config.network, width=config.width,
-              depth=config.depth, batch=config.batch, dtype=config.dtype, activation=config.activation,
-              replicate=case.replicate, order_seed=case.order_seed, position=case.position,
-              outcome="ok" if error <= bound else "incorrect",
-              flops=flops.pass_flops(config), rel_err=error, tolerance=bound, cost=cost,
-              compile_s=compile_s if cold else None, first_call_s=first_call_s if cold else None,
-              compiled_bytes=prepared.compiled_bytes, **timing_fields)  # fmt: skip
+    row = Row(
+        task=config.task,
+        config=config.id,
+        backend=backend.name,
+        network=config.network,
+        width=config.width,
+        depth=config.depth,
+        batch=config.batch,
+        dtype=config.dtype,
+        activation=config.activation,
+        replicate=case.replicate,
+        order_seed=case.order_seed,
+        position=case.position,
+        outcome="ok" if error <= bound else "incorrect",
+        flops=flops.pass_flops(config),
+        rel_err=error,
+        tolerance=bound,
+        cost=cost,
+        compile_s=compile_s if cold else None,
+        first_call_s=first_call_s if cold else None,
+        compiled_bytes=prepared.compiled_bytes,
+        **timing_fields,
+    )
     if bench.worker is not None and bench.worker.facts and not bench.is_child:
         with phases("memory, floor and peak"):  # per configuration, once a run: memory, the floor and the peak
             row.traced_bytes = traced_bytes(prepared)  # deterministic: one replicate tells it

@@ -134,8 +134,9 @@ def best_openblas_kernel(flags: set[str]) -> str | None:
     return next((kernel for kernel, needs in KERNELS if needs <= flags), None)
 
 
-def environment_warnings(threads: int, blas: list[dict], environ=os.environ, flags: set[str] | None = None,
-                         load: float | None = None) -> list[str]:  # fmt: skip
+def environment_warnings(
+    threads: int, blas: list[dict], environ=os.environ, flags: set[str] | None = None, load: float | None = None
+) -> list[str]:
     """What makes this run's numbers less than the machine can do (the arguments after ``blas``
     default to this process and machine; tests pass their own)."""
     warnings = []

@@ -45,8 +45,16 @@ from . import worker_log
 from .session import BenchSession
 
 POLL_S = 0.1
-ACCOUNT = ("start-up and imports", "prepare and compile", "warm-up", "timing", "memory, floor and peak",
-           "checks and bookkeeping", "between workers", "report")  # fmt: skip
+ACCOUNT = (
+    "start-up and imports",
+    "prepare and compile",
+    "warm-up",
+    "timing",
+    "memory, floor and peak",
+    "checks and bookkeeping",
+    "between workers",
+    "report",
+)
 
 
 TASKS = Path(__file__).resolve().parents[1]  # bench/, where the four tasks pytest collects are
@@ -56,8 +64,18 @@ def worker_command(plan: WorkerPlan, plan_path: Path) -> list[str]:
     """A worker is pytest on the benchmark modules with its plan (and the plugins the run named):
     nothing else of the parent's command line."""
     plugins = [arg for name in plan.options.get("plugins", []) for arg in ("-p", name)]
-    return [sys.executable, "-m", "pytest", str(TASKS), "-q", "-p", "no:cacheprovider", *plugins,
-            "--benchmark-only", f"--worker={plan_path}"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(TASKS),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *plugins,
+        "--benchmark-only",
+        f"--worker={plan_path}",
+    ]
 
 
 def worker_environment(cache_dir: Path) -> dict:
@@ -123,8 +141,14 @@ class Account:
         return {**rounded(self.parts), "per replicate": {str(r): rounded(p) for r, p in self.by_replicate.items()}}
 
 
-def run_replicate(config: pytest.Config, bench: BenchSession, template: WorkerPlan, workdir: Path,
-                  account: Account, progress: Callable[[int, str], None]) -> list[dict]:  # fmt: skip
+def run_replicate(
+    config: pytest.Config,
+    bench: BenchSession,
+    template: WorkerPlan,
+    workdir: Path,
+    account: Account,
+    progress: Callable[[int, str], None],
+) -> list[dict]:
     """Every row of one replicate's plan, in as many workers as it takes (a timeout or crash
     ends one); returns the replicate's records."""
     timeout = config.getoption("row_timeout")
@@ -141,9 +165,14 @@ def run_replicate(config: pytest.Config, bench: BenchSession, template: WorkerPl
         plan_path = worker.write(stem.with_suffix(".plan.json"))
         started = time.time()
         with open(stem.with_suffix(".out"), "w") as output:
-            process = subprocess.Popen(worker_command(worker, plan_path), cwd=config.rootpath, stdout=output,
-                                       stderr=subprocess.STDOUT, start_new_session=True,
-                                       env=worker_environment(Path(template.cache_dir)))  # fmt: skip
+            process = subprocess.Popen(
+                worker_command(worker, plan_path),
+                cwd=config.rootpath,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=worker_environment(Path(template.cache_dir)),
+            )
             reader, running, reason = worker_log.Reader(log), None, None
             try:
                 while True:
@@ -204,15 +233,27 @@ class Progress:
             # The pilot's pace once a quarter of its first replicate is done (its first rows compile cold).
             steady = self.done >= self.pilot_timings / 12
             pilot_left = elapsed / self.done * max(0, self.pilot_timings - self.done) if steady else 0.0
-            left = max(pilot_left, self.budget_s - elapsed)  # the pilot always ends; the second stage stops at the budget
-            self.write(f"{self.label}: {self.done} timings done, about {int(left // 60)} min {int(left % 60):02d} s left")
+            left = max(
+                pilot_left, self.budget_s - elapsed
+            )  # the pilot always ends; the second stage stops at the budget
+            self.write(
+                f"{self.label}: {self.done} timings done, about {int(left // 60)} min {int(left % 60):02d} s left"
+            )
 
 
 def row_frame(records: list[dict]) -> pd.DataFrame:
     """The timed rows of some workers' records: config, backend, task, replicate, median."""
     rows = combine_sweeps(records)
-    return pd.DataFrame([{**{k: r["extra_info"][k] for k in ("config", "backend", "task", "replicate")},
-                          "median": r["stats"]["median"]} for r in rows if r["extra_info"]["outcome"] == "ok"])  # fmt: skip
+    return pd.DataFrame(
+        [
+            {
+                **{k: r["extra_info"][k] for k in ("config", "backend", "task", "replicate")},
+                "median": r["stats"]["median"],
+            }
+            for r in rows
+            if r["extra_info"]["outcome"] == "ok"
+        ]
+    )
 
 
 def row_costs(records: list[dict]) -> dict[str, float]:
@@ -231,8 +272,16 @@ def row_costs(records: list[dict]) -> dict[str, float]:
     return {row: float(np.mean(values)) for row, values in by_row.items()}
 
 
-def allocate(rows: pd.DataFrame, reference: str, pilot: int, precision: float, most: int,
-             costs: dict[str, float], worker_s: float, seconds: float) -> tuple[dict[str, int], float]:  # fmt: skip
+def allocate(
+    rows: pd.DataFrame,
+    reference: str,
+    pilot: int,
+    precision: float,
+    most: int,
+    costs: dict[str, float],
+    worker_s: float,
+    seconds: float,
+) -> tuple[dict[str, int], float]:
     """Stein's second stage: replicates per cell (row key of the backend -> n in all), from the
     pilot alone, for the narrowest half-width h >= log(1 + precision) whose extra replicates fit in
     ``seconds``. Returns the allocation and h."""
@@ -293,15 +342,24 @@ def run(session: pytest.Session, bench: BenchSession, options: dict, selected: l
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     write = (lambda line: reporter.write_line(line)) if reporter else (lambda line: None)
     rows = len(session.items)
-    write(f"benchmark run {run_id}: a pilot of {bench.replicates} replicates x {rows // bench.sweeps} rows x "
-          f"{bench.sweeps} sweeps, each a fresh process; then more replicates where the intervals are widest, "
-          f"within a budget of {bench.budget_s:g} s")  # fmt: skip
+    write(
+        f"benchmark run {run_id}: a pilot of {bench.replicates} replicates x {rows // bench.sweeps} rows x "
+        f"{bench.sweeps} sweeps, each a fresh process; then more replicates where the intervals are widest, "
+        f"within a budget of {bench.budget_s:g} s"
+    )
     start, account = time.monotonic(), Account()
     progress = Progress(write, bench.replicates * rows, bench.budget_s)
     everything = {case.row_key for case in replicate_cases(bench, 0, None)}
-    template = WorkerPlan(replicate=0, order_seed=bench.order_seed, sweeps=bench.sweeps,
-                          options=options, log="", facts=True, cache_dir=str(cache_dir),
-                          only=None if set(selected) == everything else selected)  # a -k selection: these rows only  # fmt: skip
+    template = WorkerPlan(
+        replicate=0,
+        order_seed=bench.order_seed,
+        sweeps=bench.sweeps,
+        options=options,
+        log="",
+        facts=True,
+        cache_dir=str(cache_dir),
+        only=None if set(selected) == everything else selected,
+    )  # a -k selection: these rows only
     records: list[dict] = []
     for replicate in range(bench.replicates):
         progress.label = f"pilot replicate {replicate + 1}/{bench.replicates}"
@@ -317,10 +375,21 @@ def run(session: pytest.Session, bench: BenchSession, options: dict, selected: l
     left = bench.budget_s - (time.monotonic() - start)
     frame = row_frame(records)
     if bench.replicates >= 2 and not frame.empty and left > 0:
-        need, h = allocate(frame, REFERENCE, bench.replicates, bench.precision, bench.max_replicates, costs,
-                           float(np.mean(fixed)), left)  # fmt: skip
-        stage = {"aim_half_width": round(math.expm1(h), 4), "cells": len(need),
-                 "replicates_needed": {str(n): int(c) for n, c in pd.Series(need).value_counts().sort_index().items()}}  # fmt: skip
+        need, h = allocate(
+            frame,
+            REFERENCE,
+            bench.replicates,
+            bench.precision,
+            bench.max_replicates,
+            costs,
+            float(np.mean(fixed)),
+            left,
+        )
+        stage = {
+            "aim_half_width": round(math.expm1(h), 4),
+            "cells": len(need),
+            "replicates_needed": {str(n): int(c) for n, c in pd.Series(need).value_counts().sort_index().items()},
+        }
         for replicate in range(bench.replicates, max(need.values(), default=0)):
             only = rows_for(need, replicate, REFERENCE)
             estimate = float(np.mean(fixed)) + sum(costs.get(key, 0.0) for key in only)
@@ -356,9 +425,11 @@ def combine_sweeps(records: list[dict]) -> list[dict]:
         if record["kind"] == "sweep":
             sweeps.setdefault(record["row"], []).append(record)
     rows = [r for r in records if r["kind"] == "row"]
-    timings = {r["case"]: [r["benchmark"]] + [s["benchmark"] for s in sorted(sweeps.get(r["case"], []),
-                                                                            key=lambda s: s["sweep"])]
-               for r in rows}  # fmt: skip
+    timings = {
+        r["case"]: [r["benchmark"]]
+        + [s["benchmark"] for s in sorted(sweeps.get(r["case"], []), key=lambda s: s["sweep"])]
+        for r in rows
+    }
     blocks: dict[tuple, list[str]] = {}
     for r in rows:
         info = r["benchmark"]["extra_info"]
@@ -395,18 +466,28 @@ def merge_workers(config: pytest.Config, bench: BenchSession, records: list[dict
         r["case"] for r in records if r["kind"] == "row" and r["benchmark"]["extra_info"]["outcome"] != "ok"
     ]
     # A later sweep that did not time its row leaves the row with the sweeps it has: a note, not the cell's outcome.
-    bench.outcomes = [{k: v for k, v in r.items() if k not in ("kind", "t")} for r in records
-                      if r["kind"] == "outcome" and not r.get("sweep")]  # fmt: skip
-    bench.warnings += [f"{r['case']}: {r['outcome']} in sweep {r['sweep']} ({r['reason'][:200]}); the row keeps its "
-                       "other sweeps" for r in records
-                       if r["kind"] == "outcome" and r.get("sweep") and r["outcome"] in ("error", "timeout")]  # fmt: skip
+    bench.outcomes = [
+        {k: v for k, v in r.items() if k not in ("kind", "t")}
+        for r in records
+        if r["kind"] == "outcome" and not r.get("sweep")
+    ]
+    bench.warnings += [
+        f"{r['case']}: {r['outcome']} in sweep {r['sweep']} ({r['reason'][:200]}); the row keeps its other sweeps"
+        for r in records
+        if r["kind"] == "outcome" and r.get("sweep") and r["outcome"] in ("error", "timeout")
+    ]
     machine_info = config.hook.pytest_benchmark_generate_machine_info(config=config)
     config.hook.pytest_benchmark_update_machine_info(config=config, machine_info=machine_info)
     commit_info = config.hook.pytest_benchmark_generate_commit_info(config=config)
     import pytest_benchmark
 
-    output = {"machine_info": machine_info, "commit_info": commit_info, "benchmarks": rows,
-              "datetime": datetime.now(UTC).isoformat(), "version": pytest_benchmark.__version__,
-              "autograd_bench_outcomes": bench.outcomes}  # fmt: skip
+    output = {
+        "machine_info": machine_info,
+        "commit_info": commit_info,
+        "benchmarks": rows,
+        "datetime": datetime.now(UTC).isoformat(),
+        "version": pytest_benchmark.__version__,
+        "autograd_bench_outcomes": bench.outcomes,
+    }
     out.write_text(json.dumps(output))
     return out

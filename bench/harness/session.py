@@ -93,8 +93,14 @@ class BenchSession:
         says where its seconds went (``phases``) and, in the first replicate, its loop counts."""
         if self.worker_log is not None and benchmark.stats:
             entry = {**benchmark.stats.as_dict(include_data=True), "params": None}  # the case is in extra_info
-            record = {"case": case.id, "config": case.config.id, "backend": case.backend.name,
-                      "replicate": case.replicate, "benchmark": entry, "phases": phases}  # fmt: skip
+            record = {
+                "case": case.id,
+                "config": case.config.id,
+                "backend": case.backend.name,
+                "replicate": case.replicate,
+                "benchmark": entry,
+                "phases": phases,
+            }
             if case.sweep:
                 self.log({"kind": "sweep", "row": case.row_id, "sweep": case.sweep, **record})
             else:
@@ -130,11 +136,20 @@ class BenchSession:
             elif config.task == "per-sample":
                 data.reference = ri.per_sample_gradients(p.params, p.x, p.t, activation=config.activation)[1]
             elif config.task == "clipped":
-                data.reference = ri.clipped_gradients(p.params, p.x, p.t, max_norm=data.problem.max_norm,
-                                                      activation=config.activation)[1]  # fmt: skip
+                data.reference = ri.clipped_gradients(
+                    p.params, p.x, p.t, max_norm=data.problem.max_norm, activation=config.activation
+                )[1]
             else:
-                data.reference = ri.train(p.params, p.x, p.t, steps=config.steps, lr=config.lr, clip=config.clip,
-                                          activation=config.activation, batch_size=config.batch_size)[0]  # fmt: skip
+                data.reference = ri.train(
+                    p.params,
+                    p.x,
+                    p.t,
+                    steps=config.steps,
+                    lr=config.lr,
+                    clip=config.clip,
+                    activation=config.activation,
+                    batch_size=config.batch_size,
+                )[0]
             if stored is not None:
                 stored.parent.mkdir(exist_ok=True)
                 partial = stored.with_suffix(".partial.npz")

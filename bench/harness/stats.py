@@ -86,8 +86,9 @@ def t_quantile(df: float, level: float = LEVEL) -> float:
     return float(scipy_stats.t.ppf((1 + level) / 2, df))
 
 
-def stein_interval(log_ratios: np.ndarray, pilot_variance: float, df: float,
-                   level: float = LEVEL) -> tuple[float, float, float]:  # fmt: skip
+def stein_interval(
+    log_ratios: np.ndarray, pilot_variance: float, df: float, level: float = LEVEL
+) -> tuple[float, float, float]:
     """(estimate, low, high) of exp(mean log ratio) over every replicate, the half-width from the
     pilot's (moderated) variance on ``df`` degrees of freedom; NaN bounds without a variance."""
     values = np.asarray(log_ratios, dtype=float)
@@ -182,8 +183,9 @@ def paired_ratios(rows: pd.DataFrame, numerator: pd.Series, denominator: pd.Seri
     return np.log(joined["a"] / joined["b"]).unstack("replicate")
 
 
-def ratio_table(rows: pd.DataFrame, pairs: list[tuple[str, str, str]], value: str = "median",
-                pilot: int | None = None) -> pd.DataFrame:  # fmt: skip
+def ratio_table(
+    rows: pd.DataFrame, pairs: list[tuple[str, str, str]], value: str = "median", pilot: int | None = None
+) -> pd.DataFrame:
     """(label, numerator backend, denominator backend) -> one line per configuration where both
     were timed: estimate over every paired replicate, Stein's interval from the moderated pilot
     variance (each label's cells of one task share a prior), replicates paired, its ν."""
@@ -198,22 +200,42 @@ def ratio_table(rows: pd.DataFrame, pairs: list[tuple[str, str, str]], value: st
         for config, values in logs.iterrows():
             variance, df = spread.loc[config, "variance"], spread.loc[config, "df"]
             point, low, high = stein_interval(values.to_numpy(), variance, df)
-            out.append({"config": config, "backend": label, "estimate": point, "low": low, "high": high,
-                        "replicates": int(values.notna().sum()), "df": df,
-                        "processes_for_5pct": processes_for(values.to_numpy())})  # fmt: skip
+            out.append(
+                {
+                    "config": config,
+                    "backend": label,
+                    "estimate": point,
+                    "low": low,
+                    "high": high,
+                    "replicates": int(values.notna().sum()),
+                    "df": df,
+                    "processes_for_5pct": processes_for(values.to_numpy()),
+                }
+            )
     return pd.DataFrame(out, columns=RATIO_COLUMNS)
 
 
-def speedups(rows: pd.DataFrame, reference: str, equivalence: float | None = None,
-             pilot: int | None = None) -> pd.DataFrame:  # fmt: skip
+def speedups(
+    rows: pd.DataFrame, reference: str, equivalence: float | None = None, pilot: int | None = None
+) -> pd.DataFrame:
     """Per (configuration, backend): speedup, low, high, call, replicates paired with the reference."""
     timed = rows[rows["backend"] != reference]["backend"].unique()
     table = ratio_table(rows, [(b, reference, b) for b in timed], pilot=pilot).rename(columns={"estimate": "speedup"})
     table["call"] = [call(lo, hi, equivalence) for lo, hi in zip(table["low"], table["high"])]
     ref = rows[rows["backend"] == reference].groupby("config").size()
-    own = pd.DataFrame({"config": ref.index, "backend": reference, "speedup": 1.0, "low": 1.0, "high": 1.0,
-                        "replicates": ref.to_numpy(), "df": np.nan, "processes_for_5pct": np.nan,
-                        "call": "reference"})  # fmt: skip
+    own = pd.DataFrame(
+        {
+            "config": ref.index,
+            "backend": reference,
+            "speedup": 1.0,
+            "low": 1.0,
+            "high": 1.0,
+            "replicates": ref.to_numpy(),
+            "df": np.nan,
+            "processes_for_5pct": np.nan,
+            "call": "reference",
+        }
+    )
     return pd.concat([table, own], ignore_index=True) if len(own) else table
 
 
@@ -233,6 +255,15 @@ def geometric_headline(rows: pd.DataFrame, reference: str, pilot: int | None = N
         if complete.empty:
             continue
         point, low, high = log_interval(complete.mean(axis=0).to_numpy())
-        out.append({"task": task, "backend": backend, "geomean": point, "low": low, "high": high,
-                    "configurations": len(complete), "replicates": complete.shape[1]})  # fmt: skip
+        out.append(
+            {
+                "task": task,
+                "backend": backend,
+                "geomean": point,
+                "low": low,
+                "high": high,
+                "configurations": len(complete),
+                "replicates": complete.shape[1],
+            }
+        )
     return pd.DataFrame(out, columns=["task", "backend", "geomean", "low", "high", "configurations", "replicates"])

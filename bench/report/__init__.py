@@ -20,12 +20,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import ratios, sections
+from . import prose, sections
 from .context import Context, context
 from .html import page
 from .load import ReportError, compact_run, load_run, write_atomic
 from .per_sample import section_per_sample
 from .plots import PLOTS, save_plots
+from .prose import paragraph
 from .stability import section_stability, warnings_table
 from .tables import markdown
 from .training import section_training
@@ -62,15 +63,21 @@ def speedups_csv(ctx: Context) -> pd.DataFrame:
     low, high, call, outcome (and its reason), replicates and stability warnings; runs are compared
     from it (``agree``)."""
     timed = ctx.table[["task", "config", "backend", "speedup", "low", "high", "call", "df", "replicates_timed"]].rename(
-        columns={"replicates_timed": "replicates"})  # fmt: skip
+        columns={"replicates_timed": "replicates"}
+    )
     cells = ctx.outcomes.drop_duplicates(["task", "config", "backend", "outcome"])
     worst = {}
     for r in cells.itertuples():
         key = (r.task, r.config, r.backend)
         if key not in worst or CELL_OUTCOME_ORDER.index(r.outcome) < CELL_OUTCOME_ORDER.index(worst[key][0]):
             worst[key] = (r.outcome, r.reason)
-    untimed = pd.DataFrame([{"task": t, "config": c, "backend": b, "replicates": 0}
-                            for (t, c, b) in worst if not ((timed["config"] == c) & (timed["backend"] == b)).any()])  # fmt: skip
+    untimed = pd.DataFrame(
+        [
+            {"task": t, "config": c, "backend": b, "replicates": 0}
+            for (t, c, b) in worst
+            if not ((timed["config"] == c) & (timed["backend"] == b)).any()
+        ]
+    )
     table = pd.concat([timed, untimed], ignore_index=True) if len(untimed) else timed
     keys = list(zip(table["task"], table["config"], table["backend"]))
     table["outcome"] = [worst.get(k, ("ok", ""))[0] for k in keys]
@@ -82,9 +89,7 @@ def speedups_csv(ctx: Context) -> pd.DataFrame:
 
 def summary_markdown(ctx: Context, plots: list[str]) -> str:
     title = f"# Benchmark run {ctx.bench.get('run_id') or Path(ctx.run['_path']).parent.name}"
-    intro = (f"Cost and all parameter gradients (task gradient) and SGD training (task train) of {ctx.bench.get('activation', 'tanh')} "
-             "MLPs, computed by each backend from the same parameters and data. The page `index.html` shows the same run; "
-             "`speedups.csv` holds every speed-up with its interval, call and outcome.")  # fmt: skip
+    intro = paragraph(prose.INTRO, activation=ctx.bench.get("activation", "tanh"))
     parts = [title, intro, *(section(ctx) for section in SECTIONS)]
     parts.append("\n".join(["## Plots", "", *(f"![{PLOTS[k][1]}]({PLOTS[k][0]})" for k in plots), ""]))
     return "\n\n".join(p.strip("\n") for p in parts if p)
@@ -148,33 +153,53 @@ def _index_row(run_dir: Path) -> dict:
     link = f"[{run_dir.name}]({run_dir.name}/summary.md)" if (run_dir / "summary.md").is_file() else run_dir.name
     if not (run_dir / "summary.md").is_file():
         headline_text = f"no report yet (python -m bench.report {run_dir}); " + headline_text
-    return {"run": link + (f" ([page]({run_dir.name}/index.html))" if (run_dir / "index.html").is_file() else ""),
-            "date (UTC)": str(run.get("datetime", "–"))[:19],
-            "machine": f"{bench.get('cpu_model', '–')}, {bench.get('cores', '–')} cores",
-            "grid": bench.get("grid", "–"), "replicates": str(bench.get("replicates", bench.get("rounds", 1))),
-            "allocator": (bench.get("thread_policy") or {}).get("malloc", "–"),
-            "size": f"{sum(f.stat().st_size for f in run_dir.iterdir()) / 2**20:.2f} MiB", "headline": headline_text}  # fmt: skip
+    return {
+        "run": link + (f" ([page]({run_dir.name}/index.html))" if (run_dir / "index.html").is_file() else ""),
+        "date (UTC)": str(run.get("datetime", "–"))[:19],
+        "machine": f"{bench.get('cpu_model', '–')}, {bench.get('cores', '–')} cores",
+        "grid": bench.get("grid", "–"),
+        "replicates": str(bench.get("replicates", bench.get("rounds", 1))),
+        "allocator": (bench.get("thread_policy") or {}).get("malloc", "–"),
+        "size": f"{sum(f.stat().st_size for f in run_dir.iterdir()) / 2**20:.2f} MiB",
+        "headline": headline_text,
+    }
 
 
 def write_index(results: Path) -> Path:
     """results/README.md: every saved run, newest first. Hidden folders (a run being written, or
     one a crash left behind) are not runs."""
-    run_dirs = sorted((p for p in Path(results).iterdir()
-                       if p.is_dir() and not p.name.startswith(".") and (p / "benchmarks.json").is_file()), reverse=True)  # fmt: skip
+    run_dirs = sorted(
+        (
+            p
+            for p in Path(results).iterdir()
+            if p.is_dir() and not p.name.startswith(".") and (p / "benchmarks.json").is_file()
+        ),
+        reverse=True,
+    )
     rows = [_index_row(run_dir) for run_dir in run_dirs]
-    text = "\n".join(["# Benchmark runs", "",
-                      "Written at the end of every `pytest --benchmark-only` run; one folder per run, never overwritten.", "",
-                      "A run folder is kept small enough to commit:", "",
-                      "- `benchmarks.json`: pytest-benchmark's JSON with statistics but without the raw samples, floats to 6 "
-                      "digits, the timing options said once: `pytest-benchmark compare` reads it as before;",
-                      "- `samples.npz`: every timing sample of every row, of the sweep the row kept (float32, compressed);",
-                      "- `speedups.csv`: one line per (task, configuration, backend): speed-up, interval, call, outcome, "
-                      "replicates (what `python -m bench.report agree` compares);",
-                      "- `benchmarks.csv.gz`: the tidy table, gzipped (`pandas.read_csv` reads it as it is);",
-                      "- `summary.md`, `index.html` (the same run as a page, showing the PNG plots beside it; PNGs in a "
-                      "64-colour palette).", "",
-                      "`python -m bench.report compact RUN_DIR` converts an older run the same way.", "",
-                      markdown(pd.DataFrame(rows), index=False), ""])  # fmt: skip
+    text = "\n".join(
+        [
+            "# Benchmark runs",
+            "",
+            "Written at the end of every `pytest --benchmark-only` run; one folder per run, never overwritten.",
+            "",
+            "A run folder is kept small enough to commit:",
+            "",
+            "- `benchmarks.json`: pytest-benchmark's JSON with statistics but without the raw samples, floats to 6 "
+            "digits, the timing options said once: `pytest-benchmark compare` reads it as before;",
+            "- `samples.npz`: every timing sample of every row, of the sweep the row kept (float32, compressed);",
+            "- `speedups.csv`: one line per (task, configuration, backend): speed-up, interval, call, outcome, "
+            "replicates (what `python -m bench.report agree` compares);",
+            "- `benchmarks.csv.gz`: the tidy table, gzipped (`pandas.read_csv` reads it as it is);",
+            "- `summary.md`, `index.html` (the same run as a page, showing the PNG plots beside it; PNGs in a "
+            "64-colour palette).",
+            "",
+            "`python -m bench.report compact RUN_DIR` converts an older run the same way.",
+            "",
+            markdown(pd.DataFrame(rows), index=False),
+            "",
+        ]
+    )
     agreement = Path(results) / "agree.md"  # written by python -m bench.report agree ... --out results/agree.md
     if agreement.is_file():
         text += "\n" + agreement.read_text().replace(

@@ -39,7 +39,9 @@ def _share(name: str, low: float = 0.0, high: float = 1.0, open_low: bool = Fals
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
         if not (low < value if open_low else low <= value) or not value <= high:
-            raise argparse.ArgumentTypeError(f"expected a number {'above' if open_low else 'from'} {low:g} to {high:g}, got {text}")
+            raise argparse.ArgumentTypeError(
+                f"expected a number {'above' if open_low else 'from'} {low:g} to {high:g}, got {text}"
+            )
         return value
 
     parse.__name__ = name
@@ -60,35 +62,56 @@ def parser() -> argparse.ArgumentParser:
     report = verbs.add_parser("report", help="rebuild a run's page, tables and plots from its files")
     report.add_argument("run", type=Path, help="a run folder or its benchmarks.json")
     report.add_argument("--out", type=Path, help="where to write (default: the run's folder)")
-    report.add_argument("--equivalence", type=_share("--equivalence", open_low=True), metavar="E",
-                        help="call a speed-up whose whole interval lies within 1 ± E 'same' (e.g. 0.05)")  # fmt: skip
+    report.add_argument(
+        "--equivalence",
+        type=_share("--equivalence", open_low=True),
+        metavar="E",
+        help="call a speed-up whose whole interval lies within 1 ± E 'same' (e.g. 0.05)",
+    )
 
     agreement = verbs.add_parser("agree", help="do two or more runs of one grid agree? (from their speedups.csv)")
     agreement.add_argument("runs", nargs="+", type=Path)
-    agreement.add_argument("--out", type=Path, help="also write the report to this Markdown file "
-                           "(results/agree.md is shown in results/README.md)")  # fmt: skip
-    agreement.add_argument("--min-coverage", type=_share("--min-coverage"), metavar="X",
-                           help="exit 1 if, for some pair and task, fewer than X (0-1) of one run's estimates lie in "
-                                "the other's intervals")  # fmt: skip
+    agreement.add_argument(
+        "--out",
+        type=Path,
+        help="also write the report to this Markdown file (results/agree.md is shown in results/README.md)",
+    )
+    agreement.add_argument(
+        "--min-coverage",
+        type=_share("--min-coverage"),
+        metavar="X",
+        help="exit 1 if, for some pair and task, fewer than X (0-1) of one run's estimates lie in "
+        "the other's intervals",
+    )
 
     change = verbs.add_parser("compare", help="per row: a change between two runs beyond the replicates' noise")
     change.add_argument("old", type=Path)
     change.add_argument("new", type=Path)
-    change.add_argument("--threshold", type=_share("--threshold", 0, 1000, open_low=True), default=10.0,
-                        metavar="PCT", help="percent change that counts (default 10)")  # fmt: skip
-    change.add_argument("--fail-above", type=_share("--fail-above", 0, 1000, open_low=True), metavar="PCT",
-                        help="exit 1 if a row got slower by more than PCT %%")  # fmt: skip
+    change.add_argument(
+        "--threshold",
+        type=_share("--threshold", 0, 1000, open_low=True),
+        default=10.0,
+        metavar="PCT",
+        help="percent change that counts (default 10)",
+    )
+    change.add_argument(
+        "--fail-above",
+        type=_share("--fail-above", 0, 1000, open_low=True),
+        metavar="PCT",
+        help="exit 1 if a row got slower by more than PCT %%",
+    )
 
     shards = verbs.add_parser("merge", help="combine shards of one grid")
     shards.add_argument("runs", nargs="+", type=Path)
     shards.add_argument("--out", type=Path, required=True)
-    shards.add_argument("--allow-mixed", action="store_true", help="shards of different machines: one table per machine")
+    shards.add_argument(
+        "--allow-mixed", action="store_true", help="shards of different machines: one table per machine"
+    )
 
     compact = verbs.add_parser("compact", help="store a run's samples in samples.npz, its JSON without them")
     compact.add_argument("runs", nargs="+", type=Path)
 
-    verbs.add_parser("validate", help="the suite's ratios against the frameworks' own timers",
-                     add_help=False)  # fmt: skip
+    verbs.add_parser("validate", help="the suite's ratios against the frameworks' own timers", add_help=False)
     return top
 
 

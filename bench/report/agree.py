@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ..harness.stats import rerun_coverage
+from . import prose
 from .load import ReportError
+from .prose import paragraph
 from .tables import markdown
 
 KEYS = ["task", "config", "backend"]
@@ -50,13 +52,22 @@ def agreement(a: pd.DataFrame, b: pd.DataFrame) -> dict:
         | ((shared["call_a"] == "loss") & (shared["call_b"] == "win"))
     ]
     moved = np.abs(np.log(shared["speedup_b"] / shared["speedup_a"]))
-    expected = {side: float(np.mean([rerun_coverage(df) for df in shared[f"df_{side}"]])) if f"df_{side}" in shared
-                else np.nan for side in "ab"}  # fmt: skip
-    return {"shared": shared, "cells": len(shared), "calls agree": int((shared["call_a"] == shared["call_b"]).sum()),
-            "b inside a": int(inside_a.sum()), "a inside b": int(inside_b.sum()), "flips": flips,
-            "expected a": expected["a"], "expected b": expected["b"],
-            "ties": int(((shared["call_a"] == "tie") & (shared["call_b"] == "tie")).sum()),
-            "worst": shared.assign(moved=moved).sort_values("moved", ascending=False).head(8)}  # fmt: skip
+    expected = {
+        side: float(np.mean([rerun_coverage(df) for df in shared[f"df_{side}"]])) if f"df_{side}" in shared else np.nan
+        for side in "ab"
+    }
+    return {
+        "shared": shared,
+        "cells": len(shared),
+        "calls agree": int((shared["call_a"] == shared["call_b"]).sum()),
+        "b inside a": int(inside_a.sum()),
+        "a inside b": int(inside_b.sum()),
+        "flips": flips,
+        "expected a": expected["a"],
+        "expected b": expected["b"],
+        "ties": int(((shared["call_a"] == "tie") & (shared["call_b"] == "tie")).sum()),
+        "worst": shared.assign(moved=moved).sort_values("moved", ascending=False).head(8),
+    }
 
 
 def _percent(value: float) -> str:
@@ -77,25 +88,51 @@ def agree(runs: list[Path]) -> tuple[str, float, float]:
             found = agreement(a.xs(task, level="task", drop_level=False), b.xs(task, level="task", drop_level=False))
             n = max(found["cells"], 1)
             lowest = min(lowest, found["b inside a"] / n, found["a inside b"] / n)
-            for measured, expected in ((found["b inside a"] / n, found["expected a"]), (found["a inside b"] / n,
-                                                                                         found["expected b"])):  # fmt: skip
+            for measured, expected in (
+                (found["b inside a"] / n, found["expected a"]),
+                (found["a inside b"] / n, found["expected b"]),
+            ):
                 if np.isfinite(expected):
                     shortfall = max(shortfall, expected - measured)
-            lines.append({"task": task, "cells": found["cells"],
-                          "calls agree": f"{found['calls agree']} ({found['calls agree'] / n:.0%})",
-                          "of which both tie": found["ties"],
-                          f"{name_b[:15]}… inside {name_a[:15]}…'s interval": f"{found['b inside a']} ({found['b inside a'] / n:.0%})",
-                          "expected": _percent(found["expected a"]),
-                          f"{name_a[:15]}… inside {name_b[:15]}…'s interval": f"{found['a inside b']} ({found['a inside b'] / n:.0%})",
-                          "expected ": _percent(found["expected b"]),
-                          "win↔loss flips": len(found["flips"])})  # fmt: skip
-            worst = found["worst"].reset_index()[["task", "config", "backend", "speedup_a", "low_a", "high_a", "speedup_b",
-                                                  "low_b", "high_b", "call_a", "call_b"]]  # fmt: skip
-            out_worst = worst.assign(a=[f"{p:.2f} [{lo:.2f}–{hi:.2f}] {c}" for p, lo, hi, c in
-                                        zip(worst["speedup_a"], worst["low_a"], worst["high_a"], worst["call_a"])],
-                                     b=[f"{p:.2f} [{lo:.2f}–{hi:.2f}] {c}" for p, lo, hi, c in
-                                        zip(worst["speedup_b"], worst["low_b"], worst["high_b"], worst["call_b"])])[
-                ["config", "backend", "a", "b"]]  # fmt: skip
+            share = {key: f"{found[key]} ({found[key] / n:.0%})" for key in ("calls agree", "b inside a", "a inside b")}
+            lines.append(
+                {
+                    "task": task,
+                    "cells": found["cells"],
+                    "calls agree": share["calls agree"],
+                    "of which both tie": found["ties"],
+                    f"{name_b[:15]}… inside {name_a[:15]}…'s interval": share["b inside a"],
+                    "expected": _percent(found["expected a"]),
+                    f"{name_a[:15]}… inside {name_b[:15]}…'s interval": share["a inside b"],
+                    "expected ": _percent(found["expected b"]),
+                    "win↔loss flips": len(found["flips"]),
+                }
+            )
+            worst = found["worst"].reset_index()[
+                [
+                    "task",
+                    "config",
+                    "backend",
+                    "speedup_a",
+                    "low_a",
+                    "high_a",
+                    "speedup_b",
+                    "low_b",
+                    "high_b",
+                    "call_a",
+                    "call_b",
+                ]
+            ]
+            out_worst = worst.assign(
+                a=[
+                    f"{p:.2f} [{lo:.2f}–{hi:.2f}] {c}"
+                    for p, lo, hi, c in zip(worst["speedup_a"], worst["low_a"], worst["high_a"], worst["call_a"])
+                ],
+                b=[
+                    f"{p:.2f} [{lo:.2f}–{hi:.2f}] {c}"
+                    for p, lo, hi, c in zip(worst["speedup_b"], worst["low_b"], worst["high_b"], worst["call_b"])
+                ],
+            )[["config", "backend", "a", "b"]]
             out += [f"### {task}: the cells that moved most", "", markdown(out_worst, index=False), ""]
             if len(found["flips"]):
                 out += [
@@ -105,8 +142,7 @@ def agree(runs: list[Path]) -> tuple[str, float, float]:
                     "",
                 ]
         out[out.index(f"## {name_a} and {name_b}") + 2 : out.index(f"## {name_a} and {name_b}") + 2] = [
-            markdown(pd.DataFrame(lines), index=False), ""]  # fmt: skip
-    intro = ("Calls that agree, each run's estimate inside the other's 95 % interval with the rate a calibrated t "
-             "interval would give beside it (P(|t_ν| < t_ν,0.975/√2), averaged over the cells' ν), win↔loss flips, and "
-             "the cells that moved most.")  # fmt: skip
-    return "\n".join([intro, "", *out]), lowest, shortfall
+            markdown(pd.DataFrame(lines), index=False),
+            "",
+        ]
+    return "\n".join([paragraph(prose.AGREE), "", *out]), lowest, shortfall

@@ -48,8 +48,12 @@ def _per_row(path) -> pd.DataFrame:
     run = load_run(path)
     df, samples = frame(run), samples_of(run)
     grouped = df.groupby(["config", "backend"])
-    return pd.DataFrame({"medians": grouped["median"].agg(list),
-                         "samples": grouped["fullname"].agg(lambda n: np.concatenate([samples[x] for x in n]))})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "medians": grouped["median"].agg(list),
+            "samples": grouped["fullname"].agg(lambda n: np.concatenate([samples[x] for x in n])),
+        }
+    )
 
 
 def compare(old_path, new_path, threshold: float) -> pd.DataFrame:
@@ -66,19 +70,37 @@ def compare(old_path, new_path, threshold: float) -> pd.DataFrame:
             if min(len(a["samples"]), len(b["samples"])) > 1
             else np.nan
         )
-        rows.append({"config": key[0], "backend": key[1], "old": float(np.exp(np.mean(np.log(a["medians"])))),
-                     "new": float(np.exp(np.mean(np.log(b["medians"])))), "ratio": ratio, "low": low, "high": high,
-                     "replicates": f"{len(a['medians'])} / {len(b['medians'])}", "rank test p (pooled)": p,
-                     "change": verdict(low, high, threshold)})  # fmt: skip
+        rows.append(
+            {
+                "config": key[0],
+                "backend": key[1],
+                "old": float(np.exp(np.mean(np.log(a["medians"])))),
+                "new": float(np.exp(np.mean(np.log(b["medians"])))),
+                "ratio": ratio,
+                "low": low,
+                "high": high,
+                "replicates": f"{len(a['medians'])} / {len(b['medians'])}",
+                "rank test p (pooled)": p,
+                "change": verdict(low, high, threshold),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def compare_markdown(table: pd.DataFrame, threshold: float) -> str:
-    shown = table.assign(old=table["old"].map(fmt_time), new=table["new"].map(fmt_time),
-                         ratio=[f"{r:.3f} [{lo:.3f}–{hi:.3f}]" for r, lo, hi in zip(table["ratio"], table["low"], table["high"])],
-                         change=table["change"].map(lambda c: f"**{c}**" if c else ""),
-                         **{"rank test p (pooled)": table["rank test p (pooled)"].map(lambda v: "–" if np.isnan(v) else f"{v:.1e}")}
-                         ).drop(columns=["low", "high"])  # fmt: skip
+    shown = table.assign(
+        old=table["old"].map(fmt_time),
+        new=table["new"].map(fmt_time),
+        ratio=[f"{r:.3f} [{lo:.3f}–{hi:.3f}]" for r, lo, hi in zip(table["ratio"], table["low"], table["high"])],
+        change=table["change"].map(lambda c: f"**{c}**" if c else ""),
+        **{"rank test p (pooled)": table["rank test p (pooled)"].map(lambda v: "–" if np.isnan(v) else f"{v:.1e}")},
+    ).drop(columns=["low", "high"])
     flagged = int((table["change"] != "").sum())
-    return "\n".join([f"{len(table)} shared rows; {flagged} changed: the {LEVEL:.0%} interval of new ÷ old (Welch t over the "
-                      f"replicates' medians) lies wholly beyond ±{threshold:.0%}.", "", markdown(shown, index=False)])  # fmt: skip
+    return "\n".join(
+        [
+            f"{len(table)} shared rows; {flagged} changed: the {LEVEL:.0%} interval of new ÷ old (Welch t over the "
+            f"replicates' medians) lies wholly beyond ±{threshold:.0%}.",
+            "",
+            markdown(shown, index=False),
+        ]
+    )

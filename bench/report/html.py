@@ -1,9 +1,11 @@
-"""``index.html``: one self-contained page per run (no network, no external scripts or fonts:
-styles and script inline, the plots the PNG files beside it in the run folder). The machine and process policy, a heat map of speed-ups (configurations x backends,
-coloured by log speed-up, intervals in every cell, ties outlined, outcomes as distinct cells with
-their reason), agreement, × golden, J/F, the autograd tax, training (configurations down the
-rows and column headings wrapped, so no table runs off a 1300 px page), and the plots. A few lines of script record, once the page has loaded, whether every image decoded
-and the heat map has cells (``data-rendered`` on <body>), for a headless browser to read back."""
+"""``index.html``: one self-contained page per run (no network, no external scripts or fonts: styles
+and script inline, the plots the PNG files beside it in the run folder). The machine and process
+policy, a heat map of speed-ups (configurations x backends, coloured by log speed-up, intervals in
+every cell, ties outlined, outcomes as distinct cells with their reason), agreement, × golden, J/F,
+the autograd tax, training (configurations down the rows and column headings wrapped, so no table
+runs off a 1300 px page), and the plots. A few lines of script record, once the page has loaded,
+whether every image decoded and the heat map has cells (``data-rendered`` on <body>), for a headless
+browser to read back."""
 
 from __future__ import annotations
 
@@ -44,9 +46,10 @@ window.addEventListener('load', () => {
   const loaded = images.filter(i => i.complete && i.naturalWidth > 0).length;
   const cells = document.querySelectorAll('#T_heatmap td').length;
   const outcomes = document.querySelectorAll('#T_heatmap td[class*="outcome-"]').length;
-  const widest = Math.max(0, ...Array.from(document.querySelectorAll('table')).map(t => t.getBoundingClientRect().right));
-  document.body.setAttribute('data-rendered', JSON.stringify({images: images.length, loaded: loaded, heatmap_cells: cells,
-    outcome_cells: outcomes, widest_table_right: widest, viewport: window.innerWidth}));
+  const rights = Array.from(document.querySelectorAll('table')).map(t => t.getBoundingClientRect().right);
+  const widest = Math.max(0, ...rights);
+  document.body.setAttribute('data-rendered', JSON.stringify({images: images.length, loaded: loaded,
+    heatmap_cells: cells, outcome_cells: outcomes, widest_table_right: widest, viewport: window.innerWidth}));
 });
 """
 
@@ -56,8 +59,14 @@ def _table(df: pd.DataFrame, table_id: str = "", classes: str = "") -> str:
     and the columns' name, on a second row)."""
     flat = df.reset_index() if any(df.index.names) else df
     flat.columns = [" ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in flat.columns]
-    return flat.to_html(escape=True, na_rep="–", table_id=table_id or None, border=0, classes=classes or None,
-                        index=not any(df.index.names))  # fmt: skip
+    return flat.to_html(
+        escape=True,
+        na_rep="–",
+        table_id=table_id or None,
+        border=0,
+        classes=classes or None,
+        index=not any(df.index.names),
+    )
 
 
 def _missing_grey(text: pd.DataFrame) -> pd.DataFrame:
@@ -81,13 +90,29 @@ def heat_map(ctx: Context) -> str:
     )
     outcomes = outcomes[~outcomes["backend"].isin(never_run["backend"])]
     backends = sorted(set(df["backend"]) | set(outcomes["backend"]))
-    wide = {v: df.pivot_table(index="config", columns="backend", values=v, aggfunc="first").reindex(index=order, columns=backends)
-            for v in ("speedup", "low", "high")}  # fmt: skip
+    wide = {
+        v: df.pivot_table(index="config", columns="backend", values=v, aggfunc="first").reindex(
+            index=order, columns=backends
+        )
+        for v in ("speedup", "low", "high")
+    }
     speed, low, high = wide["speedup"], wide["low"], wide["high"]
     # the interval on a second line: 15 backends fit a 1300 px page
-    text = pd.DataFrame([[speedup_cell(ctx.reference, b, speed.at[c, b], low.at[c, b], high.at[c, b]).replace(" tie", "")
-                          .replace(" [", "<br>").replace("]", "").replace(" (1 replicate)", "<br>1 rep.") for b in backends] for c in order],
-                        index=order, columns=backends)  # fmt: skip
+    text = pd.DataFrame(
+        [
+            [
+                speedup_cell(ctx.reference, b, speed.at[c, b], low.at[c, b], high.at[c, b])
+                .replace(" tie", "")
+                .replace(" [", "<br>")
+                .replace("]", "")
+                .replace(" (1 replicate)", "<br>1 rep.")
+                for b in backends
+            ]
+            for c in order
+        ],
+        index=order,
+        columns=backends,
+    )
     classes = _missing_grey(text)
     tips = pd.DataFrame("", index=order, columns=backends)
     ties = ((low <= 1) & (high >= 1)).to_numpy() & (speed.columns != ctx.reference)
@@ -95,8 +120,11 @@ def heat_map(ctx: Context) -> str:
     worst = {"skipped": 0, "timeout": 1, "error": 2, "incorrect": 3}
     for (config, backend), part in outcomes.groupby(["config", "backend"]):
         outcome = max(part["outcome"], key=worst.get)
-        reasons = "; ".join(dict.fromkeys(f"{o} (replicate {r}): {why}" for o, r, why in
-                                          zip(part["outcome"], part["replicate"], part["reason"])))  # fmt: skip
+        reasons = "; ".join(
+            dict.fromkeys(
+                f"{o} (replicate {r}): {why}" for o, r, why in zip(part["outcome"], part["replicate"], part["reason"])
+            )
+        )
         label = outcome if pd.isna(speed.at[config, backend]) else f"{text.at[config, backend]} {outcome}"
         text.at[config, backend], classes.at[config, backend] = label, f"outcome-{outcome}"
         tips.at[config, backend] = reasons[:500]
@@ -138,27 +166,46 @@ def page(ctx: Context, plots: list[str]) -> str:
     bench = ctx.bench
     policy = bench.get("thread_policy") or {}
     facts = pd.DataFrame(
-        [("run", bench.get("run_id")), ("date (UTC)", ctx.run.get("datetime")), ("commit", (ctx.run.get("commit_info") or {}).get("id")),
-         ("machine", machine_line(bench)), ("grid", bench.get("grid")),
-         ("replicates", replicates_line(bench)),
-         ("threads", policy.get("threads")), ("allocator", policy.get("malloc")),
-         ("BLAS", "; ".join(f"{b.get('internal_api')} {b.get('version')} {b.get('architecture')}" for b in policy.get("blas", []))),
-         ("versions", ", ".join(f"{k} {v}" for k, v in bench.get("versions", {}).items() if v))],
-        columns=["", "value"]).set_index("")  # fmt: skip
+        [
+            ("run", bench.get("run_id")),
+            ("date (UTC)", ctx.run.get("datetime")),
+            ("commit", (ctx.run.get("commit_info") or {}).get("id")),
+            ("machine", machine_line(bench)),
+            ("grid", bench.get("grid")),
+            ("replicates", replicates_line(bench)),
+            ("threads", policy.get("threads")),
+            ("allocator", policy.get("malloc")),
+            (
+                "BLAS",
+                "; ".join(
+                    f"{b.get('internal_api')} {b.get('version')} {b.get('architecture')}"
+                    for b in policy.get("blas", [])
+                ),
+            ),
+            ("versions", ", ".join(f"{k} {v}" for k, v in bench.get("versions", {}).items() if v)),
+        ],
+        columns=["", "value"],
+    ).set_index("")
     parts = [f"<h1>Benchmark run {html.escape(str(bench.get('run_id')))}</h1>", _table(facts, classes="facts")]
     parts += [f'<div class="warning">Warning: {html.escape(w)}</div>' for w in bench.get("warnings", [])]
     geo = geometric_headline(ctx.rows, ctx.reference, ctx.pilot)
     if not geo.empty:
         geo = geo.assign(speedup=[fmt_speedup(p, lo, hi) for p, lo, hi in zip(geo["geomean"], geo["low"], geo["high"])])
-        parts += ["<h2>Headline: geometric mean speed-up per backend</h2>",
-                  _table(geo.pivot_table(index="backend", columns="task", values="speedup", aggfunc="first"))]  # fmt: skip
-    parts += [f"<h2>Speed-up against {html.escape(ctx.reference)} (gradient)</h2>",
-              f'<p class="note">Each cell: `{html.escape(ctx.reference)}`\'s time ÷ the backend\'s, geometric mean over '
-              "replicates [95 % interval]; green is faster than the reference, red slower (colour: log speed-up). Outlined "
-              "italic cells are ties: the interval contains 1. Grey “–”: not run. Hover a coloured outcome cell for its reason.</p>",
-              '<p class="legend"><span class="outcome-incorrect" style="background:#7b1fa2;color:#fff">incorrect</span>'
-              '<span style="background:#424242;color:#fff">error</span><span style="background:#e65100;color:#fff">timeout'
-              '</span><span style="background:#fafafa;color:#999">skipped</span></p>', heat_map(ctx)]  # fmt: skip
+        parts += [
+            "<h2>Headline: geometric mean speed-up per backend</h2>",
+            _table(geo.pivot_table(index="backend", columns="task", values="speedup", aggfunc="first")),
+        ]
+    parts += [
+        f"<h2>Speed-up against {html.escape(ctx.reference)} (gradient)</h2>",
+        f"<p class=\"note\">Each cell: `{html.escape(ctx.reference)}`'s time ÷ the backend's, geometric mean over "
+        "replicates [95 % interval]; green is faster than the reference, red slower (colour: log speed-up). "
+        "Outlined italic cells are ties: the interval contains 1. Grey “–”: not run. Hover a coloured outcome cell "
+        "for its reason.</p>",
+        '<p class="legend"><span class="outcome-incorrect" style="background:#7b1fa2;color:#fff">incorrect</span>'
+        '<span style="background:#424242;color:#fff">error</span><span style="background:#e65100;color:#fff">timeout'
+        '</span><span style="background:#fafafa;color:#999">skipped</span></p>',
+        heat_map(ctx),
+    ]
     for task in ("gradient", "train"):
         if not ctx.task(task).empty:
             parts += [f"<h3>Wins, ties and losses ({task})</h3>", _table(tally(ctx.task(task)))]
@@ -188,18 +235,28 @@ def page(ctx: Context, plots: list[str]) -> str:
         part = ctx.task(task)
         if part.empty:
             continue
-        cells = part.assign(cell=[speedup_cell(ctx.reference, *r) for r in zip(part["backend"], part["speedup"], part["low"],
-                                                                      part["high"])])  # fmt: skip
-        parts += [f"<h2>{html.escape(heading)}: speed-up against {html.escape(ctx.reference)}</h2>",
-                  _across(cells, "cell", str)]  # fmt: skip
+        cells = part.assign(
+            cell=[
+                speedup_cell(ctx.reference, *r)
+                for r in zip(part["backend"], part["speedup"], part["low"], part["high"])
+            ]
+        )
+        parts += [
+            f"<h2>{html.escape(heading)}: speed-up against {html.escape(ctx.reference)}</h2>",
+            _across(cells, "cell", str),
+        ]
         loops = loop_ratios(ctx, task)
         if not loops.empty:
-            parts += [f"<h3>{html.escape(heading)}: × loop (the loop's time ÷ the vectorised form's)</h3>",
-                      _across(loops, "estimate", lambda v: f"{v:.2f}×")]  # fmt: skip
+            parts += [
+                f"<h3>{html.escape(heading)}: × loop (the loop's time ÷ the vectorised form's)</h3>",
+                _across(loops, "estimate", lambda v: f"{v:.2f}×"),
+            ]
         price = over_batch_gradient(ctx, task)
         if not price.empty:
-            parts += [f"<h3>{html.escape(heading)} ÷ the same backend's batch gradient</h3>",
-                      _across(price, "estimate", lambda v: f"{v:.2f}")]  # fmt: skip
+            parts += [
+                f"<h3>{html.escape(heading)} ÷ the same backend's batch gradient</h3>",
+                _across(price, "estimate", lambda v: f"{v:.2f}"),
+            ]
     account = time_account(bench)
     if not account.empty:
         parts += ["<h2>Where the run's time went</h2>", _table(account.set_index("part"))]
@@ -208,5 +265,7 @@ def page(ctx: Context, plots: list[str]) -> str:
         *(f"<h3>{html.escape(PLOTS[key][1])}</h3>{_image(PLOTS[key][0])}" for key in plots),
     ]
     body = "\n".join(parts)
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Run {html.escape(str(bench.get("run_id")))}'
-            f"</title><style>{STYLE}</style><script>{PROBE}</script></head><body>{body}</body></html>")  # fmt: skip
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Run {html.escape(str(bench.get("run_id")))}'
+        f"</title><style>{STYLE}</style><script>{PROBE}</script></head><body>{body}</body></html>"
+    )

@@ -108,12 +108,13 @@ def compact_run(run_dir: Path) -> tuple[int, int]:
     """Make a run folder small enough to commit, keeping what every tool reads.
 
     Every benchmark's raw samples move from ``benchmarks.json`` into ``samples.npz`` (float32 with
-    12 bits of mantissa, compressed; written first, so an interruption loses nothing); in the JSON, pytest-benchmark's
-    per-row ``options`` (the same for every row) are said once in ``machine_info``, ``params``
-    (the repr of the whole case; the id is ``param``) is dropped, fields that are None are left
-    out, pytest-benchmark's derived statistics that no tool reads (outlier bounds and counts, the
-    total, the quartiles beside their IQR) are dropped, and floats keep 6 significant digits. ``pytest-benchmark compare`` reads the result as
-    before. Idempotent. Returns the folder's size in bytes before and after.
+    12 bits of mantissa, compressed; written first, so an interruption loses nothing); in the JSON,
+    pytest-benchmark's per-row ``options`` (the same for every row) are said once in
+    ``machine_info``, ``params`` (the repr of the whole case; the id is ``param``) is dropped,
+    fields that are None are left out, pytest-benchmark's derived statistics that no tool reads
+    (outlier bounds and counts, the total, the quartiles beside their IQR) are dropped, and floats
+    keep 6 significant digits. ``pytest-benchmark compare`` reads the result as before. Idempotent.
+    Returns the folder's size in bytes before and after.
     """
     run_dir = Path(run_dir)
     path = json_path(run_dir)
@@ -125,14 +126,21 @@ def compact_run(run_dir: Path) -> tuple[int, int]:
         raise ReportError(f"{path}: not valid JSON, truncated or damaged ({exc}); nothing was changed") from None
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         raise ReportError(f"{path}: not a pytest-benchmark JSON file (no 'benchmarks' list); nothing was changed")
-    samples = {b["fullname"]: _short_samples(b["stats"].pop("data"))
-               for b in data["benchmarks"] if "data" in b.get("stats", {})}  # fmt: skip
+    samples = {
+        b["fullname"]: _short_samples(b["stats"].pop("data"))
+        for b in data["benchmarks"]
+        if "data" in b.get("stats", {})
+    }
     sidecar = run_dir / SAMPLES
     samples = {**{k: _short_samples(v) for k, v in read_samples(sidecar).items()}, **samples}
     if samples:
         buffer = io.BytesIO()  # one array of every sample and an index: no per-row entry in the zip
-        np.savez_compressed(buffer, names=np.array(list(samples)), lengths=np.array([len(v) for v in samples.values()]),
-                            samples=np.concatenate(list(samples.values())))  # fmt: skip
+        np.savez_compressed(
+            buffer,
+            names=np.array(list(samples)),
+            lengths=np.array([len(v) for v in samples.values()]),
+            samples=np.concatenate(list(samples.values())),
+        )
         write_atomic(sidecar, buffer.getvalue())
     options = [b.get("options") for b in data["benchmarks"]]
     if all(o == options[0] for o in options):  # one timing protocol for the whole run: said once

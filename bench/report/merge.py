@@ -30,8 +30,10 @@ def merge(paths: list[Path], out: Path, allow_mixed: bool = False) -> Path:
     machines = {_machine(r) for r in runs}
     if len(machines) > 1 and not allow_mixed:
         described = "; ".join(f"{m[0]} x{m[1]}" for m in machines)
-        raise ReportError(f"merge: the shards come from different machines or library versions ({described}); "
-                          "pass --allow-mixed to keep one table per machine")  # fmt: skip
+        raise ReportError(
+            f"merge: the shards come from different machines or library versions ({described}); "
+            "pass --allow-mixed to keep one table per machine"
+        )
     grids = {r["machine_info"].get("autograd_bench", {}).get("grid") for r in runs}
     if len(grids) > 1:
         raise ReportError(f"merge: the shards ran different grids {sorted(map(str, grids))}")
@@ -48,8 +50,11 @@ def merge(paths: list[Path], out: Path, allow_mixed: bool = False) -> Path:
                 raise ReportError(f"merge: row {bench['fullname']} is in two shards")
             seen.add(bench["fullname"])
             if len(machines) > 1:  # one set of panels per machine: never a ratio across machines
-                bench["extra_info"] = {**bench["extra_info"], "machine": machine,
-                                       "config": f"{bench['extra_info']['config']} @{machine}"}  # fmt: skip
+                bench["extra_info"] = {
+                    **bench["extra_info"],
+                    "machine": machine,
+                    "config": f"{bench['extra_info']['config']} @{machine}",
+                }
                 bench["group"] = f"{bench['group']} @{machine}"
             merged["benchmarks"].append(bench)
         for outcome in run.get("autograd_bench_outcomes", []):

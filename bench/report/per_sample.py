@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from . import prose
 from .context import Context
+from .prose import paragraph
 from .ratios import loop_ratios, over_batch_gradient, with_shape
 from .tables import fmt_bytes, markdown, pivot_section, with_ratio_cells, with_speedup_cells
 
@@ -37,31 +39,49 @@ def section(ctx: Context, task: str) -> str:
     if part.empty:
         return ""
     heading = TASKS[task]
-    out = [pivot_section(f"{heading}: speed-up against {ctx.reference}",
-                         f"Time of `{ctx.reference}`'s {task} pass ÷ the backend's (above 1: faster) [95 % interval]. "
-                         + ("Every sample's gradient, materialised: (d, l_k, l_{k-1}) per layer." if task == "per-sample"
-                            else "The mean over samples of each sample's gradient scaled to norm at most C (C: the median "
-                            "of the samples' norms); the reference and the ghost-clipping forms never hold a per-sample array."),
-                         with_speedup_cells(ctx.reference, part), "cell")]  # fmt: skip
+    out = [
+        pivot_section(
+            f"{heading}: speed-up against {ctx.reference}",
+            paragraph(
+                prose.PER_SAMPLE_SPEEDUP,
+                reference=ctx.reference,
+                task=task,
+                what=paragraph(prose.PER_SAMPLE_WHAT[task]),
+            ),
+            with_speedup_cells(ctx.reference, part),
+            "cell",
+        )
+    ]
     loops = loop_ratios(ctx, task)
     if not loops.empty:
-        out.append(pivot_section(f"{heading}: × loop",
-                                 "Each framework's per-sample loop's time ÷ its vectorised form's (vmap, hooks, "
-                                 "vectorized_map): how much the vectorisation buys on this CPU [95 % interval].",
-                                 _shaped(ctx, loops), "cell"))  # fmt: skip
+        out.append(
+            pivot_section(
+                f"{heading}: × loop",
+                paragraph(prose.LOOP),
+                _shaped(ctx, loops),
+                "cell",
+            )
+        )
     price = over_batch_gradient(ctx, task)
     if not price.empty:
-        out.append(pivot_section(f"{heading} ÷ batch gradient",
-                                 f"Each backend's {task} time ÷ its own batch gradient's (task gradient, same network, "
-                                 "batch and dtype, same process): the price of asking for every sample [95 % interval].",
-                                 _shaped(ctx, price), "cell"))  # fmt: skip
+        out.append(
+            pivot_section(
+                f"{heading} ÷ batch gradient",
+                paragraph(prose.OVER_BATCH, task=task),
+                _shaped(ctx, price),
+                "cell",
+            )
+        )
     memory = memory_table(ctx, task)
     if not memory.empty:
-        out += [f"## {heading}: memory", "",
-                "`rss_peak_bytes`: the kernel's peak-RSS mark over the timed calls above the RSS before them (every "
-                "backend); `traced_bytes`: tracemalloc's peak of one call from cold buffers (NumPy-based); "
-                "`compiled_bytes`: XLA's account of the compiled program. The per-sample output is d × P numbers; the "
-                "ghost-norm path holds no such array.", "", markdown(memory, index=False), ""]  # fmt: skip
+        out += [
+            f"## {heading}: memory",
+            "",
+            paragraph(prose.PER_SAMPLE_MEMORY),
+            "",
+            markdown(memory, index=False),
+            "",
+        ]
     return "\n".join(out)
 
 

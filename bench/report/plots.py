@@ -63,8 +63,15 @@ def _lines(column: str, scale: float = 1.0, interval: bool = False, colours: dic
             rows = rows.sort_values("width").dropna(subset=[column])
             y = rows[column] * scale
             if interval:
-                ax.errorbar(rows["width"], y, yerr=[y - rows["low"], rows["high"] - y], marker="o", capsize=3,
-                            label=backend, color=(colours or {}).get(backend))  # fmt: skip
+                ax.errorbar(
+                    rows["width"],
+                    y,
+                    yerr=[y - rows["low"], rows["high"] - y],
+                    marker="o",
+                    capsize=3,
+                    label=backend,
+                    color=(colours or {}).get(backend),
+                )
             else:
                 ax.plot(rows["width"], y, marker="o", label=backend, color=(colours or {}).get(backend))
 
@@ -74,8 +81,10 @@ def _lines(column: str, scale: float = 1.0, interval: bool = False, colours: dic
 def figures(ctx: Context) -> dict:
     gradient, train = ctx.task("gradient"), ctx.task("train")
     # One colour per backend of the run, the same in every plot (20 distinct ones: tab20).
-    colours = {name: f"C{i % 10}" if i < 10 else f"tab:{['brown', 'pink', 'olive', 'cyan'][i % 4]}"
-               for i, name in enumerate(sorted(set(ctx.table["backend"])))}  # fmt: skip
+    colours = {
+        name: f"C{i % 10}" if i < 10 else f"tab:{['brown', 'pink', 'olive', 'cyan'][i % 4]}"
+        for i, name in enumerate(sorted(set(ctx.table["backend"])))
+    }
     made = {}
     if not gradient.empty:
         made["time"] = _figure(gradient, _lines("median", 1e3, colours=colours), "median time per pass (ms)")
@@ -83,16 +92,24 @@ def figures(ctx: Context) -> dict:
             gradient, _lines("speedup", interval=True, colours=colours), f"speed-up vs {ctx.reference}"
         )
         if gradient["grad_over_forward"].notna().any():
-            made["grad_over_forward"] = _figure(gradient, _lines("grad_over_forward", colours=colours),
-                                                "gradient time / forward time")  # fmt: skip
+            made["grad_over_forward"] = _figure(
+                gradient, _lines("grad_over_forward", colours=colours), "gradient time / forward time"
+            )
         tax = autograd_tax(ctx)
         if not tax.empty:
-            made["tax"] = _figure(tax.rename(columns={"estimate": "speedup"}), _lines("speedup", interval=True),
-                                  "autodiff time / manual time", logy=False)  # fmt: skip
+            made["tax"] = _figure(
+                tax.rename(columns={"estimate": "speedup"}),
+                _lines("speedup", interval=True),
+                "autodiff time / manual time",
+                logy=False,
+            )
         kernels = kernel_speed(ctx)
         if not kernels.empty:
-            made["kernel"] = _figure(kernels.rename(columns={"estimate": "speedup"}), _lines("speedup", interval=True),
-                                     f"speed-up vs {ctx.reference}")  # fmt: skip
+            made["kernel"] = _figure(
+                kernels.rename(columns={"estimate": "speedup"}),
+                _lines("speedup", interval=True),
+                f"speed-up vs {ctx.reference}",
+            )
         memory = gradient[gradient["backend"].isin(["numpy-diag", "numpy-hadamard"])].dropna(subset=["traced_bytes"])
         if not memory.empty:  # like with like: both NumPy, one measure
             made["memory"] = _figure(

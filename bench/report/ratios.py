@@ -36,8 +36,18 @@ def grad_over_forward(ctx: Context) -> pd.DataFrame:
     for (config, backend), values in logs.iterrows():
         variance, df = spread.loc[(config, backend), "variance"], spread.loc[(config, backend), "df"]
         point, low, high = stein_interval(values.to_numpy(), variance, df)
-        out.append({"config": config, "backend": backend, "estimate": point, "low": low, "high": high,
-                    "replicates": int(values.notna().sum()), "df": df, "processes_for_5pct": np.nan})  # fmt: skip
+        out.append(
+            {
+                "config": config,
+                "backend": backend,
+                "estimate": point,
+                "low": low,
+                "high": high,
+                "replicates": int(values.notna().sum()),
+                "df": df,
+                "processes_for_5pct": np.nan,
+            }
+        )
     return pd.DataFrame(out, columns=RATIO_COLUMNS)
 
 
@@ -62,7 +72,9 @@ def kernel_speed(ctx: Context) -> pd.DataFrame:
     gradient = ctx.rows[ctx.rows["task"] == "gradient"]
     timed = set(gradient["backend"])
     manuals = sorted(({ctx.fact(b, "manual") for b in timed} - {None, ctx.reference}) & timed)
-    return with_shape(ctx, ratio_table(gradient, [(f"{m} vs {ctx.reference}", ctx.reference, m) for m in manuals], pilot=ctx.pilot))
+    return with_shape(
+        ctx, ratio_table(gradient, [(f"{m} vs {ctx.reference}", ctx.reference, m) for m in manuals], pilot=ctx.pilot)
+    )
 
 
 def golden_ratios(ctx: Context) -> pd.DataFrame:
@@ -77,8 +89,11 @@ def loop_ratios(ctx: Context, task: str) -> pd.DataFrame:
     """× loop per configuration: the loop backend's time ÷ each vectorised backend's, paired."""
     rows = ctx.rows[ctx.rows["task"] == task]
     timed = set(rows["backend"])
-    pairs = [(f"{b} against the {ctx.fact(b, 'loop')} loop", ctx.fact(b, "loop"), b) for b in sorted(timed)
-             if ctx.fact(b, "loop") in timed]  # fmt: skip
+    pairs = [
+        (f"{b} against the {ctx.fact(b, 'loop')} loop", ctx.fact(b, "loop"), b)
+        for b in sorted(timed)
+        if ctx.fact(b, "loop") in timed
+    ]
     return ratio_table(rows, pairs, pilot=ctx.pilot)
 
 
@@ -91,19 +106,32 @@ def over_batch_gradient(ctx: Context, task: str) -> pd.DataFrame:
     times = rows.set_index(["task", "backend", "shape", "replicate"])["median"].sort_index()
     out = []
     for backend in sorted(set(rows.loc[rows["task"] == task, "backend"])):
-        if (task, backend) not in times.index.droplevel([2, 3]) or ("gradient", backend) not in times.index.droplevel([2, 3]):
+        if (task, backend) not in times.index.droplevel([2, 3]) or ("gradient", backend) not in times.index.droplevel(
+            [2, 3]
+        ):
             continue
         mine, batch = times.loc[(task, backend)], times.loc[("gradient", backend)]
-        logs = paired_ratios(rows, mine.rename_axis(["config", "replicate"]), batch.rename_axis(["config", "replicate"]))
+        logs = paired_ratios(
+            rows, mine.rename_axis(["config", "replicate"]), batch.rename_axis(["config", "replicate"])
+        )
         if logs.empty:
             continue
         spread = moderated_variances(logs, pd.Series(task, index=logs.index), ctx.pilot)
         for shape, values in logs.iterrows():
             point, low, high = stein_interval(values.to_numpy(), spread.loc[shape, "variance"], spread.loc[shape, "df"])
             config = rows.loc[(rows["task"] == task) & (rows["shape"] == shape), "config"].iloc[0]
-            out.append({"config": config, "backend": backend, "estimate": point, "low": low, "high": high,
-                        "replicates": int(values.notna().sum()), "df": spread.loc[shape, "df"],
-                        "processes_for_5pct": np.nan})  # fmt: skip
+            out.append(
+                {
+                    "config": config,
+                    "backend": backend,
+                    "estimate": point,
+                    "low": low,
+                    "high": high,
+                    "replicates": int(values.notna().sum()),
+                    "df": spread.loc[shape, "df"],
+                    "processes_for_5pct": np.nan,
+                }
+            )
     return pd.DataFrame(out, columns=RATIO_COLUMNS)
 
 

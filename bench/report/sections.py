@@ -12,7 +12,9 @@ import pandas as pd
 
 from ..harness.machine import machine_line
 from ..harness.stats import geometric_headline
+from . import prose
 from .context import Context
+from .prose import paragraph
 from .ratios import autograd_tax, break_even, golden_ratios, grad_over_forward, kernel_speed, with_shape
 from .tables import (
     fmt_bytes,
@@ -37,14 +39,22 @@ def replicates_line(bench: dict) -> str:
     """How the run replicated: the pilot, the second stage, sweeps, order seed, budget."""
     pilot = bench.get("pilot_replicates") or bench.get("replicates", "–")
     sweeps = bench.get("sweeps", 1)
-    each = "once" if sweeps == 1 else f"in {sweeps} sweeps tens of seconds apart, each block keeping one sweep for all its rows"
-    text = (f"a pilot of {pilot} worker processes, one after another, each timing every row {each}, in its own "
-            f"shuffled order (seed {bench.get('order_seed', '–')})")  # fmt: skip
+    each = (
+        "once"
+        if sweeps == 1
+        else f"in {sweeps} sweeps tens of seconds apart, each block keeping one sweep for all its rows"
+    )
+    text = (
+        f"a pilot of {pilot} worker processes, one after another, each timing every row {each}, in its own "
+        f"shuffled order (seed {bench.get('order_seed', '–')})"
+    )
     stage = bench.get("second_stage") or {}
     if stage:
-        text += (f"; then {bench.get('replicates', pilot)} replicates in all for the cells that needed them (Stein's "
-                 f"second stage, aiming at ±{stage.get('aim_half_width', float('nan')):.0%} within a budget of "
-                 f"{bench.get('budget_s', '–'):g} s{'; ' + stage['stopped'] if stage.get('stopped') else ''})")  # fmt: skip
+        text += (
+            f"; then {bench.get('replicates', pilot)} replicates in all for the cells that needed them (Stein's "
+            f"second stage, aiming at ±{stage.get('aim_half_width', float('nan')):.0%} within a budget of "
+            f"{bench.get('budget_s', '–'):g} s{'; ' + stage['stopped'] if stage.get('stopped') else ''})"
+        )
     return text
 
 
@@ -56,7 +66,10 @@ def time_account(bench: dict) -> pd.DataFrame:
     report = account.pop("report", 0.0)
     total = sum(account.values())
     rows = [(part, f"{seconds:.1f} s", f"{seconds / total:.0%}" if total else "–") for part, seconds in account.items()]
-    rows += [("benchmarking, in all", f"{total:.1f} s", "100%"), ("report", f"{report:.1f} s" if report else REPORT_PENDING, "")]
+    rows += [
+        ("benchmarking, in all", f"{total:.1f} s", "100%"),
+        ("report", f"{report:.1f} s" if report else REPORT_PENDING, ""),
+    ]
     return pd.DataFrame(rows, columns=["part", "seconds", "share"])
 
 
@@ -66,36 +79,58 @@ def section_time_account(ctx: Context) -> str:
         return ""
     per = (ctx.bench.get("time_account") or {}).get("per replicate") or {}
     walls = ", ".join(f"{int(r) + 1}: {sum(p.values()):.0f} s" for r, p in per.items())
-    return "\n".join(["## Where the run's time went", "",
-                      "From the workers' own records: start-up and imports (the interpreter, pytest, each framework's "
-                      "runtime), preparing and compiling each row (the first replicate compiles cold; the later ones "
-                      "load the compile caches), warm-up, the timed calls themselves, memory, floor and peak (once per "
-                      "configuration), and the report.", "", markdown(table, index=False), "",
-                      f"Worker seconds per replicate: {walls}." if walls else "", ""])  # fmt: skip
+    return "\n".join(
+        [
+            "## Where the run's time went",
+            "",
+            paragraph(prose.TIME_ACCOUNT),
+            "",
+            markdown(table, index=False),
+            "",
+            f"Worker seconds per replicate: {walls}." if walls else "",
+            "",
+        ]
+    )
 
 
 def section_machine(ctx: Context) -> str:
     info, bench = ctx.run["machine_info"], ctx.bench
     policy = bench.get("thread_policy") or {}
-    blas = "; ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')} kernel, {b.get('num_threads')} threads)"
-                     for b in policy.get("blas", []))  # fmt: skip
+    blas = "; ".join(
+        f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')} kernel, {b.get('num_threads')} threads)"
+        for b in policy.get("blas", [])
+    )
     versions = ", ".join(f"{k} {v}" for k, v in bench.get("versions", {}).items() if v)
     commit = ctx.run.get("commit_info") or {}
     tf = policy.get("tensorflow_intra_op_threads")
-    facts = [("run", bench.get("run_id", "–")), ("date (UTC)", ctx.run.get("datetime", "–")),
-             ("commit", f"{commit.get('id', '–')[:12]}{' (uncommitted changes)' if commit.get('dirty') else ''} on {commit.get('branch', '–')}"),
-             ("machine", machine_line(bench)),
-             ("grid", f"{bench.get('grid', '–')}{', shard ' + '/'.join(map(str, bench['shard'])) if bench.get('shard') else ''}"),
-             ("replicates", f"{replicates_line(bench)}; {bench.get('row_time_s', '–')} s of timing per row and sweep, "
-                            f"--row-timeout {bench.get('row_timeout_s', '–')} s"),
-             ("backends", ", ".join(bench.get("backends", []))),
-             ("threads", f"{policy.get('threads', '–')} per library, CPU affinity {policy.get('cpu_affinity', '–')}"),
-             ("BLAS", blas or "–"), ("allocator", policy.get("malloc") or "–"),
-             ("torch threads", f"{policy.get('torch_threads', '–')} intra-op, {policy.get('torch_interop_threads', '–')} inter-op"),
-             ("TensorFlow threads", f"{tf} intra-op, {policy.get('tensorflow_inter_op_threads')} inter-op" if tf else "–"),
-             ("JAX", f"{bench.get('jax_backend', '–')}, x64 {bench.get('jax_enable_x64', '–')}; {policy.get('jax', '')}"),
-             ("environment", ", ".join(f"{k}={v}" for k, v in policy.get("env", {}).items()) or "–"),
-             ("versions", f"Python {bench.get('python', info.get('python_version', '–'))}, {versions}")]  # fmt: skip
+    dirty = " (uncommitted changes)" if commit.get("dirty") else ""
+    facts = [
+        ("run", bench.get("run_id", "–")),
+        ("date (UTC)", ctx.run.get("datetime", "–")),
+        ("commit", f"{commit.get('id', '–')[:12]}{dirty} on {commit.get('branch', '–')}"),
+        ("machine", machine_line(bench)),
+        (
+            "grid",
+            f"{bench.get('grid', '–')}{', shard ' + '/'.join(map(str, bench['shard'])) if bench.get('shard') else ''}",
+        ),
+        (
+            "replicates",
+            f"{replicates_line(bench)}; {bench.get('row_time_s', '–')} s of timing per row and sweep, "
+            f"--row-timeout {bench.get('row_timeout_s', '–')} s",
+        ),
+        ("backends", ", ".join(bench.get("backends", []))),
+        ("threads", f"{policy.get('threads', '–')} per library, CPU affinity {policy.get('cpu_affinity', '–')}"),
+        ("BLAS", blas or "–"),
+        ("allocator", policy.get("malloc") or "–"),
+        (
+            "torch threads",
+            f"{policy.get('torch_threads', '–')} intra-op, {policy.get('torch_interop_threads', '–')} inter-op",
+        ),
+        ("TensorFlow threads", f"{tf} intra-op, {policy.get('tensorflow_inter_op_threads')} inter-op" if tf else "–"),
+        ("JAX", f"{bench.get('jax_backend', '–')}, x64 {bench.get('jax_enable_x64', '–')}; {policy.get('jax', '')}"),
+        ("environment", ", ".join(f"{k}={v}" for k, v in policy.get("env", {}).items()) or "–"),
+        ("versions", f"Python {bench.get('python', info.get('python_version', '–'))}, {versions}"),
+    ]
     out = ["## Machine and process policy", ""]
     out += [f"> **Warning:** {w}" for w in bench.get("warnings", [])] + ([""] if bench.get("warnings") else [])
     return "\n".join([*out, markdown(pd.DataFrame(facts, columns=["", "value"]), index=False), ""])
@@ -117,36 +152,50 @@ def section_headline(ctx: Context) -> str:
         geo = geo.assign(cell=[fmt_speedup(p, lo, hi) for p, lo, hi in zip(geo["geomean"], geo["low"], geo["high"])])
         line = geo.pivot_table(index="backend", columns="task", values="cell", aggfunc="first").fillna("–")
         line.columns = [f"{task}: geometric mean speed-up" for task in line.columns]
-        out += [f"One line per backend: the geometric mean of its speed-ups against `{ctx.reference}` over every "
-                "configuration it ran in every replicate, with a 95 % t interval over the replicates (each replicate is "
-                "one process that timed the whole grid).", "", markdown(line), ""]  # fmt: skip
+        out += [
+            paragraph(prose.HEADLINE_GEOMETRIC, reference=ctx.reference),
+            "",
+            markdown(line),
+            "",
+        ]
     df = ctx.task("gradient")
     part = df[(df["depth"] == HEADLINE_DEPTH) & df["width"].isin(HEADLINE_WIDTHS)]
     if part.empty:
         return "\n".join(out)
-    cells = with_speedup_cells(ctx.reference, part).pivot_table(index="backend", columns=["dtype", "width"], values="cell",
-                                                      aggfunc="first")  # fmt: skip
+    cells = with_speedup_cells(ctx.reference, part).pivot_table(
+        index="backend", columns=["dtype", "width"], values="cell", aggfunc="first"
+    )
     cells.columns = [f"{dtype} w={width}" for dtype, width in cells.columns]
-    worst = ctx.rows[ctx.rows["task"] == "gradient"].pivot_table(index="backend", columns="dtype", values="rel_err",
-                                                                  aggfunc="max")  # fmt: skip
+    worst = ctx.rows[ctx.rows["task"] == "gradient"].pivot_table(
+        index="backend", columns="dtype", values="rel_err", aggfunc="max"
+    )
     worst.columns = [f"worst error {dtype}" for dtype in worst.columns]
     table = cells.fillna("–").join(worst.map(lambda v: f"{v:.0e}"))
     golden = golden_column(ctx, part)
     if not golden.empty:
         table[f"× {ctx.golden} (geo. mean)"] = golden.reindex(table.index).fillna("–")
-    out += [f"Speed-up against `{ctx.reference}` (its time / the backend's; above 1 the backend is faster), geometric mean "
-            f"over replicates with its 95 % interval (Stein's two-stage t interval: the pilot's variance, shrunk toward "
-            f"the backend's other cells by limma's fitted prior, `bench/harness/stats.py`), at depth {HEADLINE_DEPTH}, batch "
-            f"{', '.join(map(str, sorted(part['batch'].unique())))}; `tie` where the interval contains 1. Then the worst "
-            f"gradient error of each backend over the run, and its time over the golden `{ctx.golden}`'s.", "",
-            markdown(table), ""]  # fmt: skip
+    out += [
+        paragraph(
+            prose.HEADLINE,
+            reference=ctx.reference,
+            depth=HEADLINE_DEPTH,
+            batches=", ".join(map(str, sorted(part["batch"].unique()))),
+            golden=ctx.golden,
+        ),
+        "",
+        markdown(table),
+        "",
+    ]
     return "\n".join(out)
 
 
 def section_tally(ctx: Context) -> str:
-    out = [f"## Wins, ties and losses against {ctx.reference}", "",
-           "Per configuration: a win where the backend's speed-up interval lies above 1, a loss below 1, a tie otherwise"
-           + (f"; same where it lies within ±{ctx.equivalence:.0%}." if ctx.equivalence else "."), ""]  # fmt: skip
+    out = [
+        f"## Wins, ties and losses against {ctx.reference}",
+        "",
+        paragraph(prose.TALLY, same=f"; same where it lies within ±{ctx.equivalence:.0%}" if ctx.equivalence else ""),
+        "",
+    ]
     for task in ("gradient", "train"):
         part = ctx.task(task)
         if not part.empty:
@@ -156,73 +205,108 @@ def section_tally(ctx: Context) -> str:
 
 def section_outcomes(ctx: Context) -> str:
     """Every cell whose outcome is not ok, with its reason (GradBench's outcomes)."""
-    out = ["## Outcomes", "",
-           "Cells that are not `ok` in some replicate: `incorrect` (timed, but above its tolerance: the run fails), "
-           "`error` (an exception, kept), `timeout` (past --row-timeout: the worker was ended), `skipped` (no form for the "
-           "task, over a width cap or the memory budget).", ""]  # fmt: skip
+    out = [
+        "## Outcomes",
+        "",
+        paragraph(prose.OUTCOMES),
+        "",
+    ]
     if ctx.outcomes.empty:
         return "\n".join([*out, "_Every cell ok._", ""])
-    table = ctx.outcomes.groupby(["outcome", "backend", "reason"], dropna=False).agg(
-        cells=("config", lambda c: ", ".join(dict.fromkeys(c))),
-        replicates=("replicate", lambda r: len(set(r)))).reset_index()  # fmt: skip
+    table = (
+        ctx.outcomes.groupby(["outcome", "backend", "reason"], dropna=False)
+        .agg(cells=("config", lambda c: ", ".join(dict.fromkeys(c))), replicates=("replicate", lambda r: len(set(r))))
+        .reset_index()
+    )
     return "\n".join([*out, markdown(table, index=False), ""])
 
 
 def section_agreement(ctx: Context) -> str:
-    table = ctx.rows.groupby(["task", "backend", "dtype"]).agg(worst=("rel_err", "max"), tolerance=("tolerance", "first"),
-                                                               rows=("rel_err", "size"))  # fmt: skip
+    table = ctx.rows.groupby(["task", "backend", "dtype"]).agg(
+        worst=("rel_err", "max"), tolerance=("tolerance", "first"), rows=("rel_err", "size")
+    )
     table["pass"] = np.where(table["worst"] <= table["tolerance"], "✅ pass", "❌ FAIL")
     table["worst"] = table["worst"].map(lambda v: f"{v:.1e}")
     table["tolerance"] = table["tolerance"].map(lambda v: f"{v:.0e}")
-    return "\n".join(["## Agreement", "",
-                      f"Worst max|v − v_ref| / max|v_ref| over the run against float64 `{ctx.reference}` on the same (upcast) "
-                      "numbers: v is the gradients (task gradient) or the parameters after training (task train).", "",
-                      markdown(table.reset_index(), index=False), ""])  # fmt: skip
+    return "\n".join(
+        [
+            "## Agreement",
+            "",
+            paragraph(prose.AGREEMENT, reference=ctx.reference),
+            "",
+            markdown(table.reset_index(), index=False),
+            "",
+        ]
+    )
 
 
 def section_speedup(ctx: Context) -> str:
-    return pivot_section(f"Speed-up against {ctx.reference}",
-                         f"Time of `{ctx.reference}` divided by the backend's (above 1: faster): geometric mean of the "
-                         "per-replicate ratios [95 % interval, Stein's two-stage].", with_speedup_cells(ctx.reference, ctx.task("gradient")), "cell")  # fmt: skip
+    return pivot_section(
+        f"Speed-up against {ctx.reference}",
+        paragraph(prose.SPEEDUP, reference=ctx.reference),
+        with_speedup_cells(ctx.reference, ctx.task("gradient")),
+        "cell",
+    )
 
 
 def section_times(ctx: Context) -> str:
     df = ctx.task("gradient")
     cells = df.assign(cell=[f"{fmt_time(m)} ±{s:.0%}" for m, s in zip(df["median"], df["spread"])])
-    return pivot_section("Median time per gradient pass",
-                         "Median over replicates of each row's median (this machine's absolute times: quote the ratios), ± the "
-                         "interquartile range within a process as a share of the median.", cells, "cell")  # fmt: skip
+    return pivot_section(
+        "Median time per gradient pass",
+        paragraph(prose.TIMES),
+        cells,
+        "cell",
+    )
 
 
 def section_efficiency(ctx: Context) -> str:
     df = ctx.task("gradient").dropna(subset=["floor_s"])
     if df.empty:
         return ""
-    cells = df.assign(cell=[f"{g:.3g} ({f:.0%} floor, {p:.0%} peak)" for g, f, p in
-                            zip(df["gflops_per_s"], df["floor_share"], df["peak_share"])])  # fmt: skip
+    cells = df.assign(
+        cell=[
+            f"{g:.3g} ({f:.0%} floor, {p:.0%} peak)"
+            for g, f, p in zip(df["gflops_per_s"], df["floor_share"], df["peak_share"])
+        ]
+    )
     peaks = df.groupby("dtype")[["peak_gflops", "peak_source"]].first()
     peak = "; ".join(f"{dtype} {r.peak_gflops:.1f} GFLOP/s ({r.peak_source})" for dtype, r in peaks.iterrows())
     sources = ", ".join(f"{s}: {n}" for s, n in df.drop_duplicates("config")["floor_source"].value_counts().items())
-    return pivot_section("Throughput, floor and peak",
-                         "GFLOP/s from the FLOP model (`bench/harness/flops.py`); the floor is the time of exactly the pass's matrix "
-                         "products, each timed alone (replicate 0) in NumPy, torch and XLA and the fastest taken, so 100 % "
-                         f"floor means no overhead around the necessary GEMMs (configurations per floor source: {sources}). "
-                         f"Peak: the best large square product, {peak}.", cells, "cell", suffix=": GFLOP/s")  # fmt: skip
+    return pivot_section(
+        "Throughput, floor and peak",
+        paragraph(prose.EFFICIENCY, sources=sources, peak=peak),
+        cells,
+        "cell",
+        suffix=": GFLOP/s",
+    )
 
 
 def section_scaling(ctx: Context) -> str:
     """Slope of log(time) against log(width) per backend, dtype and depth."""
     df = ctx.task("gradient")
-    rows = [{"backend": backend, "panel": f"{dtype} L={depth}",
-             "exponent": np.polyfit(np.log(part["width"]), np.log(part["median"]), 1)[0]}
-            for (backend, dtype, depth), part in df.groupby(["backend", "dtype", "depth"]) if part["width"].nunique() >= 2]  # fmt: skip
+    rows = [
+        {
+            "backend": backend,
+            "panel": f"{dtype} L={depth}",
+            "exponent": np.polyfit(np.log(part["width"]), np.log(part["median"]), 1)[0],
+        }
+        for (backend, dtype, depth), part in df.groupby(["backend", "dtype", "depth"])
+        if part["width"].nunique() >= 2
+    ]
     if not rows:
         return ""
     wide = pd.DataFrame(rows).pivot_table(index="backend", columns="panel", values="exponent", aggfunc="first")
-    return "\n".join(["## Scaling with width", "",
-                      "Exponent p of time ∝ width^p (least squares on log-log over the run's widths): pure GEMM work gives 2, "
-                      "overhead-bound backends less; the diagonal Jacobians (d·l² work per layer) make `numpy-diag` grow fastest.", "",
-                      markdown(wide.map(lambda v: f"{v:.2f}")), ""])  # fmt: skip
+    return "\n".join(
+        [
+            "## Scaling with width",
+            "",
+            paragraph(prose.SCALING),
+            "",
+            markdown(wide.map(lambda v: f"{v:.2f}")),
+            "",
+        ]
+    )
 
 
 def section_compile(ctx: Context) -> str:
@@ -238,31 +322,23 @@ def section_compile(ctx: Context) -> str:
             o = by.loc[(r["config"], other)]
             other_compile = o["compile_s"] if pd.notna(o["compile_s"]) else 0.0
             calls = break_even(r["compile_s"], r["median"], other_compile, o["median"])
-            rows.append({"backend": r["backend"], "config": r["config"], "compile": fmt_time(r["compile_s"]),
-                         "first call": fmt_time(r["first_call_s"]), "steady": fmt_time(r["median"]), "against": other,
-                         "its compile": fmt_time(other_compile) if other_compile else "–",
-                         "pays off after (calls)": "never" if math.isinf(calls) else f"{calls:,}"})  # fmt: skip
+            rows.append(
+                {
+                    "backend": r["backend"],
+                    "config": r["config"],
+                    "compile": fmt_time(r["compile_s"]),
+                    "first call": fmt_time(r["first_call_s"]),
+                    "steady": fmt_time(r["median"]),
+                    "against": other,
+                    "its compile": fmt_time(other_compile) if other_compile else "–",
+                    "pays off after (calls)": "never" if math.isinf(calls) else f"{calls:,}",
+                }
+            )
     if not rows:
         return ""
-    return "\n".join(["## Compilation (gradient)", "", COMPILE_INTRO, "", markdown(pd.DataFrame(rows), index=False), ""])
-
-
-COMPILE_INTRO = (
-    "Compile time (first replicate: each process compiles anew, from empty compile caches): making the call ready "
-    "without running it where the framework can (JAX's lower and compile), else its first call less a steady one "
-    "(tf.function, torch.compile, numba's @njit); then the first call after it, the steady-state median, and the "
-    "number of calls after which compiling beats the other backend, both compile times counted."
-)
-
-
-MEMORY = {
-    "traced_bytes": "tracemalloc: peak of NumPy's allocations in one call from cold buffers, workspace and outputs included "
-                    "(NumPy-based backends)",
-    "compiled_bytes": "XLA's memory_analysis of the compiled program: arguments, outputs and temporaries (JAX)",
-    "rss_peak_bytes": "the kernel's peak-RSS mark over the timed calls above the RSS just before them (every backend: "
-                      "memory its steady state adds; 0 where it allocates nothing new)",
-    "isolated_rss_peak_bytes": "--isolate: peak RSS of a fresh process per row above its post-import baseline",
-}  # fmt: skip
+    return "\n".join(
+        ["## Compilation (gradient)", "", paragraph(prose.COMPILE), "", markdown(pd.DataFrame(rows), index=False), ""]
+    )
 
 
 def section_memory(ctx: Context) -> str:
@@ -274,10 +350,10 @@ def section_memory(ctx: Context) -> str:
         "Each measure in its own table, with its method: they are not comparable with each other.",
         "",
     ]
-    for column, method in MEMORY.items():
+    for column, method in prose.MEMORY.items():
         if column not in df or df[column].isna().all():
             continue
-        out += [f"### {column}", "", method, ""]
+        out += [f"### {column}", "", paragraph(method), ""]
         for title, part in per_panel(df.dropna(subset=[column])):
             out += [f"#### {title}", "", markdown(pivot(part, column, fmt_bytes)), ""]
     return "\n".join(out)
@@ -288,9 +364,16 @@ def section_isolation(ctx: Context) -> str:
         return ""
     table = ctx.rows.groupby("backend")["in_process_vs_isolated"].agg(["median", "min", "max", "size"])
     table["within 10 %"] = np.where((table["median"] - 1).abs() <= 0.10, "✅", "❌")
-    return "\n".join(["## In-process against isolated timing", "",
-                      "Each row was also timed in a fresh subprocess of its own (`--isolate`); the worker's median / the "
-                      "isolated median, over the rows of each backend.", "", markdown(table.round(3)), ""])  # fmt: skip
+    return "\n".join(
+        [
+            "## In-process against isolated timing",
+            "",
+            paragraph(prose.ISOLATION),
+            "",
+            markdown(table.round(3)),
+            "",
+        ]
+    )
 
 
 def section_grad_over_forward(ctx: Context) -> str:
@@ -298,36 +381,53 @@ def section_grad_over_forward(ctx: Context) -> str:
     if table.empty:
         return ""
     model = ctx.task("gradient").groupby("depth")["model_grad_over_forward"].first()
-    return pivot_section("Gradient ÷ forward (J/F)",
-                         "Time of cost and all gradients over the time of the cost alone, both timed in blocks of calls by one "
-                         "timer in the same process (ADBench's and GradBench's ratio); geometric mean over replicates [95 % "
-                         f"interval]. The FLOP model's ratio, (3L − 1)/L: {', '.join(f'L={d}: {r:.2f}' for d, r in model.items())}; "
-                         "above it is autodiff and dispatch overhead.", with_ratio_cells(with_shape(ctx, table)), "cell")  # fmt: skip
+    return pivot_section(
+        "Gradient ÷ forward (J/F)",
+        paragraph(prose.GRAD_OVER_FORWARD, model=", ".join(f"L={d}: {r:.2f}" for d, r in model.items())),
+        with_ratio_cells(with_shape(ctx, table)),
+        "cell",
+    )
 
 
 def section_autograd_tax(ctx: Context) -> str:
     table = autograd_tax(ctx)
     if table.empty:
         return ""
-    summary = table.groupby(["system", "backend", "dtype"]).agg(
-        low=("estimate", "min"), high=("estimate", "max"), configurations=("estimate", "size"),
-        ties=("low", lambda lo: int(((lo <= 1) & (table.loc[lo.index, "high"] >= 1)).sum()))).reset_index()  # fmt: skip
+    summary = (
+        table.groupby(["system", "backend", "dtype"])
+        .agg(
+            low=("estimate", "min"),
+            high=("estimate", "max"),
+            configurations=("estimate", "size"),
+            ties=("low", lambda lo: int(((lo <= 1) & (table.loc[lo.index, "high"] >= 1)).sum())),
+        )
+        .reset_index()
+    )
     summary["range over widths and depths"] = [f"{lo:.2f}–{hi:.2f}" for lo, hi in zip(summary["low"], summary["high"])]
     tax = pivot_section("Autograd tax, per configuration", "", with_ratio_cells(table), "cell")
     speed = kernel_speed(ctx)
-    kernels = pivot_section("Kernel speed of the hand-written equations",
-                            f"The same equations: `{ctx.reference}`'s time ÷ the framework's (above 1: the framework's kernels "
-                            "are faster) [95 % interval].", with_ratio_cells(speed), "cell") if not speed.empty else ""  # fmt: skip
-    return "\n".join(["## Autograd tax", "",
-                      "Autodiff time ÷ the same system running the seed's equations by hand, so that the kernels cancel and "
-                      "only autodiff is left: NumPy (`autograd` ÷ `numpy-hadamard`: HIPS autograd's tape over the very same "
-                      "NumPy kernels), torch (`torch`, `torch-func` ÷ `torch-manual`), JAX (`jax` ÷ `jax-manual`) and "
-                      "TensorFlow (`tensorflow` ÷ `tensorflow-manual`); and op by op ÷ compiled (`jax-eager` ÷ `jax`, "
-                      "`tensorflow-eager` ÷ `tensorflow`). Above 1: what autodiff (or eager dispatch) costs. Summary per "
-                      "system: the range of the per-configuration estimates, and how many of them are ties with 1.", "",
-                      markdown(summary.drop(columns=["low", "high"]), index=False), "",
-                      tax.replace("## Autograd tax, per configuration\n\n\n", "### Per configuration [95 % interval]\n"),
-                      kernels])  # fmt: skip
+    kernels = (
+        pivot_section(
+            "Kernel speed of the hand-written equations",
+            paragraph(prose.KERNEL_SPEED, reference=ctx.reference),
+            with_ratio_cells(speed),
+            "cell",
+        )
+        if not speed.empty
+        else ""
+    )
+    return "\n".join(
+        [
+            "## Autograd tax",
+            "",
+            paragraph(prose.AUTOGRAD_TAX),
+            "",
+            markdown(summary.drop(columns=["low", "high"]), index=False),
+            "",
+            tax.replace("## Autograd tax, per configuration\n\n\n", "### Per configuration [95 % interval]\n"),
+            kernels,
+        ]
+    )
 
 
 def section_golden(ctx: Context) -> str:
@@ -335,14 +435,20 @@ def section_golden(ctx: Context) -> str:
     if table.empty:
         return ""
     shaped = with_ratio_cells(with_shape(ctx, table))
-    gradient = pivot_section(f"× golden ({ctx.golden}), gradient",
-                             f"Each backend's time ÷ the golden `{ctx.golden}`'s (the seed's equations compiled, no framework: "
-                             "ADBench's objective ÷ Manual): above 1 slower than the golden [95 % interval].",
-                             shaped[shaped["task"] == "gradient"], "cell")  # fmt: skip
+    gradient = pivot_section(
+        f"× golden ({ctx.golden}), gradient",
+        paragraph(prose.GOLDEN, golden=ctx.golden),
+        shaped[shaped["task"] == "gradient"],
+        "cell",
+    )
     train = shaped[shaped["task"] == "train"]
     if train.empty:
         return gradient
-    train = train.assign(case=[f"{d} {'seed' if n == 'seed' else f'w={w}'} {'b=1' if b == 1 else 'full'}"
-                               for d, n, w, b in zip(train["dtype"], train["network"], train["width"], train["batch_size"])])  # fmt: skip
+    train = train.assign(
+        case=[
+            f"{d} {'seed' if n == 'seed' else f'w={w}'} {'b=1' if b == 1 else 'full'}"
+            for d, n, w, b in zip(train["dtype"], train["network"], train["width"], train["batch_size"])
+        ]
+    )
     wide = train.pivot_table(index="backend", columns="case", values="cell", aggfunc="first").fillna("–")
     return f"{gradient}\n\n### × golden, training (time per step ÷ the golden's)\n\n{markdown(wide)}\n"

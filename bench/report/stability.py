@@ -17,7 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import prose
 from .context import Context
+from .prose import paragraph
 from .tables import markdown
 
 SPREAD_LIMIT = 0.10
@@ -27,8 +29,13 @@ THREAD_SLACK = 0.5
 BELOW_FLOOR = 0.95  # a row faster than its floor by more than 5 % is a measurement error
 
 
-CHECKS = {"spread": "spread within a process", "disagree": "replicates disagree", "short": "samples too short",
-          "threads": "busy threads unlike the policy", "floor": "below its floor"}  # fmt: skip
+CHECKS = {
+    "spread": "spread within a process",
+    "disagree": "replicates disagree",
+    "short": "samples too short",
+    "threads": "busy threads unlike the policy",
+    "floor": "below its floor",
+}
 
 
 def warnings_table(ctx: Context) -> pd.DataFrame:
@@ -42,7 +49,8 @@ def warnings_table(ctx: Context) -> pd.DataFrame:
         noisy = part[part["spread"] > SPREAD_LIMIT]
         if len(noisy):
             found["spread"] = (
-                f"IQR above {SPREAD_LIMIT:.0%} of the median in {len(noisy)} of {len(part)} replicates (worst {noisy['spread'].max():.0%})"
+                f"IQR above {SPREAD_LIMIT:.0%} of the median in {len(noisy)} of {len(part)} replicates "
+                f"(worst {noisy['spread'].max():.0%})"
             )
         if len(medians) >= 2:
             mean = medians.mean()
@@ -59,8 +67,14 @@ def warnings_table(ctx: Context) -> pd.DataFrame:
         below = part[part["floor_share"] > 1 / BELOW_FLOOR]
         if len(below):
             found["floor"] = f"faster than its matrix-multiply floor in {len(below)} replicates"
-        out.append({"config": config, "backend": backend, **{k: k in found for k in CHECKS},
-                    "warnings": "; ".join(f"{CHECKS[k]}: {v}" for k, v in found.items())})  # fmt: skip
+        out.append(
+            {
+                "config": config,
+                "backend": backend,
+                **{k: k in found for k in CHECKS},
+                "warnings": "; ".join(f"{CHECKS[k]}: {v}" for k, v in found.items()),
+            }
+        )
     return pd.DataFrame(out, columns=["config", "backend", *CHECKS, "warnings"])
 
 
@@ -77,13 +91,23 @@ def section_stability(ctx: Context) -> str:
         need.columns = ["median", "90th percentile", "max"]
         need.insert(0, "speed-ups", speed.groupby("task").size())
         need_text = markdown(need.map(lambda v: f"{v:.0f}" if np.isfinite(v) else "∞"))
-    return "\n".join(["## Stability", "",
-                      "Per cell, pyperf's checks: a spread within a process above 10 %, replicates that disagree (std dev "
-                      "≥ 10 % of the mean or min/max ≥ 50 % away), samples under 100 µs, busy threads unlike the policy, "
-                      "rows below their floor. Their intervals are wider; compare with care. Cells warned, per backend "
-                      "and check (`speedups.csv` has each cell's warnings in full):", "",
-                      markdown(counts), "", "Cells whose busy threads or floor point at a measurement fault:", "",
-                      markdown(rare, index=False), "",
-                      f"### Processes a ±5 % speed-up interval would need (this run: {ctx.bench.get('replicates', '?')})", "",
-                      "At each speed-up's measured spread between processes (Student t):", "",
-                      need_text, ""])  # fmt: skip
+    return "\n".join(
+        [
+            "## Stability",
+            "",
+            paragraph(prose.STABILITY),
+            "",
+            markdown(counts),
+            "",
+            "Cells whose busy threads or floor point at a measurement fault:",
+            "",
+            markdown(rare, index=False),
+            "",
+            f"### Processes a ±5 % speed-up interval would need (this run: {ctx.bench.get('replicates', '?')})",
+            "",
+            "At each speed-up's measured spread between processes (Student t):",
+            "",
+            need_text,
+            "",
+        ]
+    )

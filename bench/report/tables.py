@@ -35,9 +35,12 @@ def per_panel(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """One table per (dtype, depth, batch), and per machine in a merge of several: the panels
     every pivot is split by."""
     machine = df["machine"] if "machine" in df else pd.Series("", index=df.index)
-    return [(f"{dtype}, depth {depth}, batch {batch}{f' @{m}' if m else ''}", part)
-            for (m, dtype, depth, batch), part in df.assign(machine=machine.fillna("")).groupby(
-                ["machine", "dtype", "depth", "batch"], sort=True)]  # fmt: skip
+    return [
+        (f"{dtype}, depth {depth}, batch {batch}{f' @{m}' if m else ''}", part)
+        for (m, dtype, depth, batch), part in df.assign(machine=machine.fillna("")).groupby(
+            ["machine", "dtype", "depth", "batch"], sort=True
+        )
+    ]
 
 
 def pivot(df: pd.DataFrame, values: str, fmt: Callable[[float], str], columns: str = "width") -> pd.DataFrame:

@@ -7,14 +7,20 @@ import math
 
 import pandas as pd
 
+from . import prose
 from .context import Context
+from .prose import paragraph
 from .ratios import break_even
 from .tables import fmt_time, markdown, pivot, speedup_cell
 
 
 def with_case(df: pd.DataFrame) -> pd.DataFrame:
-    return df.assign(case=[f"{'seed' if n == 'seed' else f'w={w}'} {'b=1' if b == 1 else 'full'}"
-                           for n, w, b in zip(df["network"], df["width"], df["batch_size"])])  # fmt: skip
+    return df.assign(
+        case=[
+            f"{'seed' if n == 'seed' else f'w={w}'} {'b=1' if b == 1 else 'full'}"
+            for n, w, b in zip(df["network"], df["width"], df["batch_size"])
+        ]
+    )
 
 
 def section_training(ctx: Context) -> str:
@@ -22,13 +28,21 @@ def section_training(ctx: Context) -> str:
     if df.empty:
         return ""
     df = with_case(df)
-    out = ["## Training", "",
-           "A fixed number of SGD steps with the seed's clipping from the same start, timed as a whole, setup outside the "
-           f"timed call for every backend; speed-up against `{ctx.reference}` [95 % interval] first, then this machine's "
-           "time per step (median over replicates).", ""]  # fmt: skip
+    out = [
+        "## Training",
+        "",
+        paragraph(prose.TRAINING, reference=ctx.reference),
+        "",
+    ]
     for dtype, part in df.groupby("dtype"):
-        cells = part.assign(cell=[f"{speedup_cell(ctx.reference, b, p, lo, hi)}; {fmt_time(t)}" for t, b, p, lo, hi in
-                                  zip(part["per_step_s"], part["backend"], part["speedup"], part["low"], part["high"])])  # fmt: skip
+        cells = part.assign(
+            cell=[
+                f"{speedup_cell(ctx.reference, b, p, lo, hi)}; {fmt_time(t)}"
+                for t, b, p, lo, hi in zip(
+                    part["per_step_s"], part["backend"], part["speedup"], part["low"], part["high"]
+                )
+            ]
+        )
         out += [f"### {dtype}: speed-up; time per step", "", markdown(pivot(cells, "cell", str, columns="case")), ""]
     out += [section_break_even(ctx, df)]
     for dtype, part in df.groupby("dtype"):
@@ -47,10 +61,24 @@ def section_break_even(ctx: Context, df: pd.DataFrame) -> str:
             o = by.loc[(r["config"], other)]
             other_compile = o["compile_s"] if pd.notna(o["compile_s"]) else 0.0
             steps = break_even(r["compile_s"], r["per_step_s"], other_compile, o["per_step_s"])
-            rows.append({"backend": r["backend"], "config": r["config"], "compile": fmt_time(r["compile_s"]),
-                         "per step": fmt_time(r["per_step_s"]), "against": other,
-                         "its compile": fmt_time(other_compile) if other_compile else "–",
-                         "pays off after (steps)": "never" if math.isinf(steps) else f"{steps:,}"})  # fmt: skip
-    return "\n".join(["### Compile break-even", "",
-                      "Steps after which compiling pays off: compile time + n × its time per step < the other's compile time "
-                      "(if it compiles) + n × its time per step.", "", markdown(pd.DataFrame(rows), index=False), ""])  # fmt: skip
+            rows.append(
+                {
+                    "backend": r["backend"],
+                    "config": r["config"],
+                    "compile": fmt_time(r["compile_s"]),
+                    "per step": fmt_time(r["per_step_s"]),
+                    "against": other,
+                    "its compile": fmt_time(other_compile) if other_compile else "–",
+                    "pays off after (steps)": "never" if math.isinf(steps) else f"{steps:,}",
+                }
+            )
+    return "\n".join(
+        [
+            "### Compile break-even",
+            "",
+            paragraph(prose.BREAK_EVEN),
+            "",
+            markdown(pd.DataFrame(rows), index=False),
+            "",
+        ]
+    )

@@ -101,10 +101,17 @@ def validate(run: Path, pattern: str, names: list[str], repeats: int, budget: fl
         # the wider of the two intervals (a run of one replicate has none: then the framework timer's alone)
         bounds = [b for b in (suite[2] / suite[0], suite[0] / suite[1], high / point, point / low) if np.isfinite(b)]
         allowed = max(map(math.log, bounds), default=0.0)
-        out.append({"config": cell["config"], "backend": cell["backend"], "timer": OWN_TIMER[chosen.framework],
-                    "suite": f"{suite[0]:.2f} [{suite[1]:.2f}–{suite[2]:.2f}]", "own timer": f"{point:.2f} [{low:.2f}–{high:.2f}]",
-                    "difference": f"{math.exp(gap) - 1:.0%}",
-                    "parts": "yes" if gap > max(allowed, math.log1p(tolerance)) else "no"})  # fmt: skip
+        out.append(
+            {
+                "config": cell["config"],
+                "backend": cell["backend"],
+                "timer": OWN_TIMER[chosen.framework],
+                "suite": f"{suite[0]:.2f} [{suite[1]:.2f}–{suite[2]:.2f}]",
+                "own timer": f"{point:.2f} [{low:.2f}–{high:.2f}]",
+                "difference": f"{math.exp(gap) - 1:.0%}",
+                "parts": "yes" if gap > max(allowed, math.log1p(tolerance)) else "no",
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -162,14 +169,26 @@ def busy_threads(threads: int) -> float:
 
 # (check, what it measures, how to run it, the range it should stay in)
 PROTOCOL = [
-    ("switch", "torch right after a heavy NumPy call and the suite's warm-up ÷ torch's steady state",
-     lambda: switch_ratio(width=1024, calls=3, repeats=5), (0.0, 1.35)),
-    ("steps numpy-hadamard", "numpy-hadamard's time per step, 5 ÷ 40 steps per call",
-     lambda: steps_ratio("numpy-hadamard"), (0.93, 1.07)),
+    (
+        "switch",
+        "torch right after a heavy NumPy call and the suite's warm-up ÷ torch's steady state",
+        lambda: switch_ratio(width=1024, calls=3, repeats=5),
+        (0.0, 1.35),
+    ),
+    (
+        "steps numpy-hadamard",
+        "numpy-hadamard's time per step, 5 ÷ 40 steps per call",
+        lambda: steps_ratio("numpy-hadamard"),
+        (0.93, 1.07),
+    ),
     ("steps torch", "torch's time per step, 5 ÷ 40 steps per call", lambda: steps_ratio("torch"), (0.93, 1.07)),
-    ("busy threads", "CPU time ÷ wall time of the reference's w1024 gradient loop on 2 threads (cpu_util)",
-     lambda: busy_threads(2), (1.3, 2.05)),
-]  # fmt: skip
+    (
+        "busy threads",
+        "CPU time ÷ wall time of the reference's w1024 gradient loop on 2 threads (cpu_util)",
+        lambda: busy_threads(2),
+        (1.3, 2.05),
+    ),
+]
 
 
 def protocol_table() -> pd.DataFrame:
@@ -177,8 +196,15 @@ def protocol_table() -> pd.DataFrame:
     out = []
     for name, what, measure_it, (low, high) in PROTOCOL:
         ratio = measure_it()
-        out.append({"check": name, "measures": what, "ratio": f"{ratio:.2f}", "expected": f"{low:.2f}–{high:.2f}",
-                    "holds": "yes" if low <= ratio <= high else "no"})  # fmt: skip
+        out.append(
+            {
+                "check": name,
+                "measures": what,
+                "ratio": f"{ratio:.2f}",
+                "expected": f"{low:.2f}–{high:.2f}",
+                "holds": "yes" if low <= ratio <= high else "no",
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -200,18 +226,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 2:
         parser.error(f"--repeats: expected at least 2 (an interval needs two), got {args.repeats}")
     try:
-        table = validate(args.run, args.cells, [b.strip() for b in args.backends.split(",")], args.repeats, args.time,
-                         args.tolerance)  # fmt: skip
+        table = validate(
+            args.run, args.cells, [b.strip() for b in args.backends.split(",")], args.repeats, args.time, args.tolerance
+        )
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     parted = int((table["parts"] == "yes").sum())
-    lines = [markdown(table, index=False), "", f"{len(table)} cells; {parted} part by more than the noise (and "
-             f"{args.tolerance:.0%})."]  # fmt: skip
+    lines = [
+        markdown(table, index=False),
+        "",
+        f"{len(table)} cells; {parted} part by more than the noise (and {args.tolerance:.0%}).",
+    ]
     if not args.no_protocol:
         protocol = protocol_table()
-        lines += ["", "The protocol on this machine:", "", markdown(protocol, index=False), "",
-                  f"{int((protocol['holds'] == 'no').sum())} of {len(protocol)} protocol checks out of range."]  # fmt: skip
+        lines += [
+            "",
+            "The protocol on this machine:",
+            "",
+            markdown(protocol, index=False),
+            "",
+            f"{int((protocol['holds'] == 'no').sum())} of {len(protocol)} protocol checks out of range.",
+        ]
     text = "\n".join(lines)
     print(text)
     if args.out:

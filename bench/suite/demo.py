@@ -23,8 +23,9 @@ def framework_histories(params, x, t, args) -> dict[str, np.ndarray]:
         except frameworks.FrameworkMissing as exc:
             print(f"  {name}: skipped ({exc})")
             continue
-        histories[name] = mirror.train(params, x, t, steps=args.steps, lr=args.lr, clip=args.clip,
-                                       batch_size=args.batch_size)[1]  # fmt: skip
+        histories[name] = mirror.train(
+            params, x, t, steps=args.steps, lr=args.lr, clip=args.clip, batch_size=args.batch_size
+        )[1]
     return histories
 
 

@@ -116,22 +116,61 @@ class Grid:
 
 
 GRIDS = {
-    "smoke": Grid(widths=(16, 64), depths=(2,), batches=(16,), train_widths=(16,), train_steps=5, seed_steps=20,
-                  replicates=2, sweeps=2, row_time=0.05, peak_size=256, budget_s=60, precision=0.2, max_replicates=3,
-                  per_sample_widths=(16,)),
+    "smoke": Grid(
+        widths=(16, 64),
+        depths=(2,),
+        batches=(16,),
+        train_widths=(16,),
+        train_steps=5,
+        seed_steps=20,
+        replicates=2,
+        sweeps=2,
+        row_time=0.05,
+        peak_size=256,
+        budget_s=60,
+        precision=0.2,
+        max_replicates=3,
+        per_sample_widths=(16,),
+    ),
     # default: every backend at widths 16-1024, depth 4; README's command within 10 minutes on 2 cores, installation
     # included, so the benchmarking has 7 minutes (--budget 420). A pilot of 3 processes each timing every row
     # twice, tens of seconds apart; then processes for the rows whose cells need more for ±8 %. (Depth 2 left
     # the default grid when the per-sample tasks came: a replicate took 200 s, the pilot alone 10 minutes.)
     # full: 5 pilot processes of one sweep (a second sweep would hold several configurations' GB-sized copies).
-    "default": Grid(widths=(16, 256, 1024), depths=(4,), batches=(64,), train_widths=(16, 256),
-                    train_steps=5, seed_steps=200, replicates=3, sweeps=2, row_time=0.02, peak_size=2048,
-                    budget_s=420, precision=0.08, max_replicates=30, per_sample_widths=(16, 256)),
-    "full": Grid(widths=(16, 64, 256, 1024, 2048, 4096), depths=(2, 4, 8, 16), batches=(1, 64, 256),
-                 train_widths=(16, 64, 256, 1024, 2048), train_steps=10, seed_steps=3000, replicates=5, sweeps=1,
-                 row_time=0.5, peak_size=4096, budget_s=8 * 3600, precision=0.05, max_replicates=20,
-                 per_sample_widths=(16, 256, 1024), per_sample_batches=(16, 32, 64, 128, 256, 512)),
-}  # fmt: skip
+    "default": Grid(
+        widths=(16, 256, 1024),
+        depths=(4,),
+        batches=(64,),
+        train_widths=(16, 256),
+        train_steps=5,
+        seed_steps=200,
+        replicates=3,
+        sweeps=2,
+        row_time=0.02,
+        peak_size=2048,
+        budget_s=420,
+        precision=0.08,
+        max_replicates=30,
+        per_sample_widths=(16, 256),
+    ),
+    "full": Grid(
+        widths=(16, 64, 256, 1024, 2048, 4096),
+        depths=(2, 4, 8, 16),
+        batches=(1, 64, 256),
+        train_widths=(16, 64, 256, 1024, 2048),
+        train_steps=10,
+        seed_steps=3000,
+        replicates=5,
+        sweeps=1,
+        row_time=0.5,
+        peak_size=4096,
+        budget_s=8 * 3600,
+        precision=0.05,
+        max_replicates=20,
+        per_sample_widths=(16, 256, 1024),
+        per_sample_batches=(16, 32, 64, 128, 256, 512),
+    ),
+}
 
 
 @dataclass

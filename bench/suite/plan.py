@@ -1,15 +1,15 @@
 """Which rows a worker times, and in what order: replicates, a shuffled order from a recorded seed,
 shards, and the plan the parent hands each worker.
 
-A run is a pilot of R replicates, each one worker process (``bench.harness.runner``) that times every
-(configuration, backend) row, and then further replicates that time only the rows whose cells
-need more (Stein's second stage, ``runner.allocate``). Each worker has its own order, drawn from
-the run's seed and its replicate number (the whole grid's order, then restricted to its rows, so
-``--order-seed S`` reproduces every replicate's order): configurations shuffled, and within one, its frameworks shuffled and each framework's
-backends together, shuffled (a randomized block design: each ratio compares rows measured
-seconds apart, in the same process; a framework's rows back to back need the long re-warm-up
-only where the library changes, ``measure.warm_up``). ``--shard K/N`` keeps the K-th of every N
-configurations (in the grid's fixed order), all its backends with it.
+A run is a pilot of R replicates, each one worker process (``bench.harness.runner``) that times
+every (configuration, backend) row, and then further replicates that time only the rows whose cells
+need more (Stein's second stage, ``runner.allocate``). Each worker has its own order, drawn from the
+run's seed and its replicate number (the whole grid's order, then restricted to its rows, so
+``--order-seed S`` reproduces every replicate's order): configurations shuffled, and within one, its
+frameworks shuffled and each framework's backends together, shuffled (a randomized block design:
+each ratio compares rows measured seconds apart, in the same process; a framework's rows back to
+back need the long re-warm-up only where the library changes, ``measure.warm_up``). ``--shard K/N``
+keeps the K-th of every N configurations (in the grid's fixed order), all its backends with it.
 
 With S sweeps (the grid's), a worker times every row S times: sweep k of a configuration comes
 after sweep 0 of the configuration k·SWEEP_LAG places later, so a row's sweeps lie tens of
@@ -96,8 +96,15 @@ def block(config: Config, backends: list[Entry], replicate: int, sweep: int, rng
     return cases
 
 
-def plan(configs: list[Config], backends: list[Entry], seed: int, replicate: int = 0,
-         shard: tuple[int, int] | None = None, sweeps: int = 1, only: set[str] | None = None) -> list[Case]:  # fmt: skip
+def plan(
+    configs: list[Config],
+    backends: list[Entry],
+    seed: int,
+    replicate: int = 0,
+    shard: tuple[int, int] | None = None,
+    sweeps: int = 1,
+    only: set[str] | None = None,
+) -> list[Case]:
     """Every row ``sweeps`` times, in replicate ``replicate``'s own order, task by task; with
     ``only`` (row keys, ``Case.row_key``) the same order restricted to those rows."""
     rng = random.Random(f"{seed}/{replicate}")

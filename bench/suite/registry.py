@@ -75,8 +75,15 @@ class Entry:
     @property
     def facts(self) -> dict:
         """What a run records of the entry, so that its report never needs today's registry."""
-        return {"framework": self.framework, "method": self.method, "reference": self.reference,
-                "eager": self.eager, "manual": self.manual, "golden": self.golden, "loop": self.loop}  # fmt: skip
+        return {
+            "framework": self.framework,
+            "method": self.method,
+            "reference": self.reference,
+            "eager": self.eager,
+            "manual": self.manual,
+            "golden": self.golden,
+            "loop": self.loop,
+        }
 
 
 GRADIENT = ("gradient",)
@@ -89,7 +96,8 @@ REGISTRY: dict[str, Entry] = {
     for e in (
         Entry("numpy-hadamard", "numpy", "hadamard", "matrix calculus, Hadamard product (reference_impl)",
               tasks=ALL, reference=True),
-        Entry("numpy-diag", "numpy", "diag", "matrix calculus, explicit diagonal Jacobians (reference_impl)", tasks=ALL),
+        Entry("numpy-diag", "numpy", "diag", "matrix calculus, explicit diagonal Jacobians (reference_impl)",
+              tasks=ALL),
         Entry("numba-manual", "numba", "manual", "the seed's equations compiled by numba (@njit), no framework",
               golden=True),
         # Per-sample: a Python loop over samples, value_and_grad of one sample each.

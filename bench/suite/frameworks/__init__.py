@@ -59,8 +59,20 @@ class Framework(Protocol):
     def gradients(self, params, x, t, activation="tanh", clip=None, form="autodiff") -> tuple[float, Grads]:
         """Cost and gradients as NumPy, in the reference's format."""
 
-    def train(self, params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False,
-              seed=0, form="autodiff") -> tuple[Grads, np.ndarray]:  # fmt: skip
+    def train(
+        self,
+        params,
+        x,
+        t,
+        steps,
+        lr,
+        clip=None,
+        activation="tanh",
+        batch_size=None,
+        shuffle=False,
+        seed=0,
+        form="autodiff",
+    ) -> tuple[Grads, np.ndarray]:
         """``reference_impl.train`` in the framework: (new parameters, cost history) as NumPy."""
 
 

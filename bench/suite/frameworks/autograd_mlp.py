@@ -110,8 +110,9 @@ def gradients(params, x, t, activation="tanh", clip=None, form="autodiff"):
     return _to_numpy(_value_and_grad(names, clip)([tuple(layer) for layer in params], x, t))
 
 
-def train(params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False, seed=0,
-          form="autodiff"):  # fmt: skip
+def train(
+    params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False, seed=0, form="autodiff"
+):
     check_form(FORMS, form, "autograd")
     indices = stream_indices(np.shape(x)[1], steps, batch_size, shuffle, seed)
     step = _sgd(activation_names(activation, len(params)), lr, clip)

@@ -27,6 +27,7 @@ def use_compile_cache(path) -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
+
 ACTIVATIONS = {
     "sigmoid": (jax.nn.sigmoid, lambda y: y * (1 - y)),
     "tanh": (jnp.tanh, lambda y: 1 - y * y),
@@ -144,6 +145,7 @@ def clip_weights(norms, max_norm, d):
 def per_sample_program(form, names, max_norm=None):
     """(params, x, t) -> (costs, per-sample grads) or, with ``max_norm``, (cost, clipped mean grads)."""
     if form == "manual":
+
         def per_sample(params, x, t):
             costs, layers = manual_per_sample(params, x, t, names)
             return costs, [(delta.T[:, :, None] * y_prev.T[:, None, :], delta.T) for _, delta, y_prev in layers]
@@ -152,8 +154,11 @@ def per_sample_program(form, names, max_norm=None):
             costs, layers = manual_per_sample(params, x, t, names)
             squares = sum(jnp.sum(delta * delta, 0) * (jnp.sum(y_prev * y_prev, 0) + 1) for _, delta, y_prev in layers)
             weights = clip_weights(jnp.sqrt(squares), max_norm, x.shape[1])
-            return jnp.mean(costs), [((delta * weights) @ y_prev.T, (delta * weights).sum(1)) for _, delta, y_prev in layers]
+            return jnp.mean(costs), [
+                ((delta * weights) @ y_prev.T, (delta * weights).sum(1)) for _, delta, y_prev in layers
+            ]
     else:
+
         def per_sample(params, x, t):
             costs, grads = jax.vmap(sample_value_and_grad(names), in_axes=(None, 1, 1))(params, x, t)
             return costs, grads
@@ -171,8 +176,12 @@ def _prepare_per_sample(task, form, args, problem, names) -> Prepared:
     if form == "loop":  # one sample's compiled gradient, called per sample from Python
         one, compile_s = timed(lambda: compile_ahead(sample_value_and_grad(names), params, x[:, 0], t[:, 0]))
         columns = [(x[:, i], t[:, i]) for i in range(x.shape[1])]  # on the device before timing
-        gather = jax.jit(lambda results: (jnp.stack([c for c, _ in results]),
-                                          jax.tree.map(lambda *g: jnp.stack(g), *[g for _, g in results])))  # fmt: skip
+        gather = jax.jit(
+            lambda results: (
+                jnp.stack([c for c, _ in results]),
+                jax.tree.map(lambda *g: jnp.stack(g), *[g for _, g in results]),
+            )
+        )
         finish = (lambda r: r) if max_norm is None else jax.jit(lambda r: _clipped_of(r, max_norm))
 
         def loop():
@@ -180,8 +189,12 @@ def _prepare_per_sample(task, form, args, problem, names) -> Prepared:
 
         return Prepared(loop, convert, compile_s=compile_s)
     program, compile_s = timed(lambda: compile_ahead(per_sample_program(form, names, max_norm), *args))
-    return Prepared(lambda: jax.block_until_ready(program(*args)), convert, compile_s=compile_s,
-                    compiled_bytes=compiled_bytes(program))  # fmt: skip
+    return Prepared(
+        lambda: jax.block_until_ready(program(*args)),
+        convert,
+        compile_s=compile_s,
+        compiled_bytes=compiled_bytes(program),
+    )
 
 
 def _clipped_of(result, max_norm):
@@ -202,8 +215,12 @@ def compiled_bytes(program) -> int | None:
     memory = program.memory_analysis()
     if memory is None:
         return None
-    return (memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
-            - memory.alias_size_in_bytes)  # fmt: skip
+    return (
+        memory.argument_size_in_bytes
+        + memory.output_size_in_bytes
+        + memory.temp_size_in_bytes
+        - memory.alias_size_in_bytes
+    )
 
 
 def prepare(task, form, problem, options) -> Prepared:
@@ -218,12 +235,18 @@ def prepare(task, form, problem, options) -> Prepared:
     f = value_and_grad(names, manual=form == "manual")
     forward = functools.partial(cost, names=names)
     if form == "eager":
-        return Prepared(lambda: jax.block_until_ready(f(*args)), to_numpy,
-                        lambda: jax.block_until_ready(forward(*args)))  # fmt: skip
+        return Prepared(
+            lambda: jax.block_until_ready(f(*args)), to_numpy, lambda: jax.block_until_ready(forward(*args))
+        )
     program, compile_s = timed(lambda: compile_ahead(f, *args))  # the gradient's compile alone
     forward_program = compile_ahead(forward, *args)
-    return Prepared(lambda: jax.block_until_ready(program(*args)), to_numpy,
-                    lambda: jax.block_until_ready(forward_program(*args)), compile_s, compiled_bytes(program))  # fmt: skip
+    return Prepared(
+        lambda: jax.block_until_ready(program(*args)),
+        to_numpy,
+        lambda: jax.block_until_ready(forward_program(*args)),
+        compile_s,
+        compiled_bytes(program),
+    )
 
 
 def _prepare_train(form, args, c, names, indices) -> Prepared:
@@ -281,8 +304,9 @@ def gradients(params, x, t, activation="tanh", clip=None, form="eager"):
     return to_numpy((f if form == "eager" else jax.jit(f))(*args))
 
 
-def train(params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False, seed=0,
-          form="autodiff"):  # fmt: skip
+def train(
+    params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False, seed=0, form="autodiff"
+):
     check_form(FORMS, form, "jax")
     indices = stream_indices(np.shape(x)[1], steps, batch_size, shuffle, seed)
     config = SimpleNamespace(steps=steps, lr=lr, clip=clip)

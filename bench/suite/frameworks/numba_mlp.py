@@ -238,8 +238,9 @@ class _Buffers:
         sizes = [params[0][0].shape[1]] + [W.shape[0] for W, _ in params]
         self.Ws = tuple([np.ascontiguousarray(W).copy() for W, _ in params])
         self.bs = tuple([np.ascontiguousarray(b).copy() for _, b in params])
-        self.ys = tuple([np.empty((n, batch), dtype) if x is None or k else np.ascontiguousarray(x)
-                        for k, n in enumerate(sizes)])  # fmt: skip
+        self.ys = tuple(
+            [np.empty((n, batch), dtype) if x is None or k else np.ascontiguousarray(x) for k, n in enumerate(sizes)]
+        )
         self.dC_dy_T = tuple([np.empty((n, batch), dtype) for n in sizes])
         self.dWs = tuple([np.empty_like(W) for W, _ in params])
         self.dbs = tuple([np.empty_like(b) for _, b in params])
@@ -294,8 +295,21 @@ def _prepare_train(params, x, t, steps, lr, clip, codes, indices) -> Prepared:
     tb = t if full_batch else np.empty((t.shape[0], batch), dtype)
     stream = np.zeros((steps, 0), np.int64) if full_batch else np.ascontiguousarray(indices, dtype=np.int64)
     history = np.empty(steps)
-    args = (work.Ws, work.bs, codes, _clip_value(clip, dtype), dtype.type(lr), x, t, stream, full_batch, work.ys, tb,
-            work.dC_dy_T, history)  # fmt: skip
+    args = (
+        work.Ws,
+        work.bs,
+        codes,
+        _clip_value(clip, dtype),
+        dtype.type(lr),
+        x,
+        t,
+        stream,
+        full_batch,
+        work.ys,
+        tb,
+        work.dC_dy_T,
+        history,
+    )
 
     def run():
         for (W, b), (W0, b0) in zip(zip(work.Ws, work.bs), start):  # every call from the same start
@@ -314,13 +328,21 @@ def gradients(params, x, t, activation="tanh", clip=None, form="manual"):
     check_form(FORMS, form, "numba")
     x, t = np.ascontiguousarray(x), np.ascontiguousarray(t)
     work = _Buffers(params, x.shape[1], x)
-    cost = _pass(work.Ws, work.bs, _codes(activation, len(params)), _clip_value(clip, x.dtype), t, work.ys,
-                 work.dC_dy_T, work.dWs, work.dbs)  # fmt: skip
+    cost = _pass(
+        work.Ws,
+        work.bs,
+        _codes(activation, len(params)),
+        _clip_value(clip, x.dtype),
+        t,
+        work.ys,
+        work.dC_dy_T,
+        work.dWs,
+        work.dbs,
+    )
     return float(cost), [(dW, db) for dW, db in zip(work.dWs, work.dbs)]
 
 
-def train(params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False, seed=0,
-          form="manual"):  # fmt: skip
+def train(params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False, seed=0, form="manual"):
     check_form(FORMS, form, "numba")
     x, t = np.ascontiguousarray(x), np.ascontiguousarray(t)
     indices = stream_indices(x.shape[1], steps, batch_size, shuffle, seed)

@@ -32,8 +32,17 @@ def prepare(task: str, form: str, problem, options: Mapping) -> Prepared:
     budget = options.get("diag_budget_bytes")
     if task == "train":
         _refuse_over_budget(params, c.batch_size or c.batch, form, budget)
-        state = ri.trainer(params, x, t, lr=c.lr, clip=c.clip, activation=c.activation, variant=form,
-                           batch_size=c.batch_size, memory_budget=budget)  # fmt: skip
+        state = ri.trainer(
+            params,
+            x,
+            t,
+            lr=c.lr,
+            clip=c.clip,
+            activation=c.activation,
+            variant=form,
+            batch_size=c.batch_size,
+            memory_budget=budget,
+        )
         history = np.empty(c.steps)
 
         def train():  # every call from the same start, restored in place: no allocation, no setup
@@ -41,8 +50,18 @@ def prepare(task: str, form: str, problem, options: Mapping) -> Prepared:
             return state.run(c.steps, history)
 
         def cold_train():  # ri.train as a user calls it: its buffers, copies and history made anew
-            return ri.train(params, x, t, steps=c.steps, lr=c.lr, clip=c.clip, activation=c.activation, variant=form,
-                            batch_size=c.batch_size, memory_budget=budget)  # fmt: skip
+            return ri.train(
+                params,
+                x,
+                t,
+                steps=c.steps,
+                lr=c.lr,
+                clip=c.clip,
+                activation=c.activation,
+                variant=form,
+                batch_size=c.batch_size,
+                memory_budget=budget,
+            )
 
         return Prepared(train, lambda result: (float(result[-1]), state.params()), traced_call=cold_train)
 
@@ -100,7 +119,19 @@ def gradients(params, x, t, activation="tanh", clip=None, form="hadamard"):
     return ri.gradients(params, x, t, activation=activation, variant=form, clip=clip)
 
 
-def train(params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False, seed=0,
-          form="hadamard"):  # fmt: skip
-    return ri.train(params, x, t, steps=steps, lr=lr, clip=clip, activation=activation, variant=form,
-                    batch_size=batch_size, shuffle=shuffle, seed=seed)  # fmt: skip
+def train(
+    params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False, seed=0, form="hadamard"
+):
+    return ri.train(
+        params,
+        x,
+        t,
+        steps=steps,
+        lr=lr,
+        clip=clip,
+        activation=activation,
+        variant=form,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
+    )

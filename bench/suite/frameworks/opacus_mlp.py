@@ -59,9 +59,13 @@ def prepare(task, form, problem, options) -> Prepared:
         if task == "per-sample":
             module = GradSampleModule(sequential(problem.params, names), batch_first=True, loss_reduction="sum")
         else:
-            module = GradSampleModuleFastGradientClipping(sequential(problem.params, names), batch_first=True,
-                                                          loss_reduction="sum", max_grad_norm=problem.max_norm,
-                                                          use_ghost_clipping=True)  # fmt: skip
+            module = GradSampleModuleFastGradientClipping(
+                sequential(problem.params, names),
+                batch_first=True,
+                loss_reduction="sum",
+                max_grad_norm=problem.max_norm,
+                use_ghost_clipping=True,
+            )
     params = list(module.parameters())  # W1, b1, W2, ...: the reference's order
 
     def per_sample():

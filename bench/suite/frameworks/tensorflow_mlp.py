@@ -41,8 +41,10 @@ def set_threads(threads: int) -> dict:
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:  # TensorFlow already ran an operation: its pools are fixed
         pass
-    return {"tensorflow_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-            "tensorflow_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}  # fmt: skip
+    return {
+        "tensorflow_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "tensorflow_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+    }
 
 
 def _clipper(clip):
@@ -133,8 +135,9 @@ def _prepare_per_sample(task, form, params, x, t, problem, names) -> Prepared:
         return Prepared(loop, convert, compile_s=compile_s, compile_runs=1 / x.shape[1])  # one sample's call
 
     def per_sample(x, t):
-        costs, grads = tf.vectorized_map(lambda column: one(params, column[0][:, None], column[1][:, None]),
-                                         (tf.transpose(x), tf.transpose(t)))  # fmt: skip
+        costs, grads = tf.vectorized_map(
+            lambda column: one(params, column[0][:, None], column[1][:, None]), (tf.transpose(x), tf.transpose(t))
+        )
         return (costs, grads) if max_norm is None else _clipped_of(costs, grads, max_norm)
 
     program = tf.function(per_sample, jit_compile=True)
@@ -165,8 +168,13 @@ def prepare(task, form, problem, options) -> Prepared:
         forward(params, x, t)
     # TensorFlow executes synchronously by default (no asynchronous dispatch as JAX's): a call
     # returns when its results exist.
-    return Prepared(lambda: f(params, x, t), to_numpy, lambda: forward(params, x, t), compile_s,
-                    compile_runs=0 if form == "eager" else 1)
+    return Prepared(
+        lambda: f(params, x, t),
+        to_numpy,
+        lambda: forward(params, x, t),
+        compile_s,
+        compile_runs=0 if form == "eager" else 1,
+    )
 
 
 def _prepare_train(form, params, x, t, c, names, indices) -> Prepared:
@@ -230,13 +238,15 @@ def gradients(params, x, t, activation="tanh", clip=None, form="eager"):
     return to_numpy(f([(tf.constant(W), tf.constant(b)) for W, b in params], tf.constant(x), tf.constant(t)))
 
 
-def train(params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False, seed=0,
-          form="autodiff"):  # fmt: skip
+def train(
+    params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False, seed=0, form="autodiff"
+):
     check_form(FORMS, form, "tensorflow")
     indices = stream_indices(np.shape(x)[1], steps, batch_size, shuffle, seed)
     config = type("TrainConfig", (), {"steps": steps, "lr": lr, "clip": clip})
     params_t = [(tf.constant(W), tf.constant(b)) for W, b in params]
-    prepared = _prepare_train(form, params_t, tf.constant(x), tf.constant(t), config,
-                              activation_names(activation, len(params)), indices)  # fmt: skip
+    prepared = _prepare_train(
+        form, params_t, tf.constant(x), tf.constant(t), config, activation_names(activation, len(params)), indices
+    )
     trained, history = prepared.run()
     return as_float_arrays([(W.numpy(), b.numpy()) for W, b in trained]), history.numpy().astype(np.float64)

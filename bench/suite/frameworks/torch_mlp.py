@@ -311,8 +311,12 @@ def _prepare_train(form, problem, names) -> Prepared:
         return [(W.detach().clone(), b.detach().clone()) for W, b in zip(flat[::2], flat[1::2])], history
 
     compile_s = first_call(run) if form == "compile" else None
-    return Prepared(run, lambda result: (float(result[1][-1]), as_float_arrays(result[0])), compile_s=compile_s,
-                    compile_runs=1 if compile_s else 0)
+    return Prepared(
+        run,
+        lambda result: (float(result[1][-1]), as_float_arrays(result[0])),
+        compile_s=compile_s,
+        compile_runs=1 if compile_s else 0,
+    )
 
 
 def to_numpy(result):
@@ -328,8 +332,9 @@ def gradients(params, x, t, activation="tanh", clip=None, form="autodiff"):
     return to_numpy(value_and_grad(form, activation_names(activation, len(params)), clip)(flat, x_t, t_t))
 
 
-def train(params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False, seed=0,
-          form="autodiff"):  # fmt: skip
+def train(
+    params, x, t, steps, lr, clip=None, activation="tanh", batch_size=None, shuffle=False, seed=0, form="autodiff"
+):
     check_form(FORMS, form, "torch")
     indices = stream_indices(np.shape(x)[1], steps, batch_size, shuffle, seed)
     config = SimpleNamespace(activation=activation, steps=steps, lr=lr, clip=clip)
