@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -382,40 +383,39 @@ def test_the_full_grid_runs_every_form_of_every_backend():
         assert "train" in entry.tasks and "full grid only" in entry.skip_reason("train", 16)
 
 
-NUMBA_COMPILES = """
-import json, sys
-from bench.suite import backends, frameworks
-from bench.suite.grids import Config, make_problem, square
-frameworks.load("numba").use_compile_cache(sys.argv[1])
-entry = backends.REGISTRY["numba-manual"]
-configs = [square("gradient", "float64", 8, 2, 8), square("gradient", "float64", 16, 2, 8),
-           square("gradient", "float32", 8, 2, 8), Config("train", "float64", (8, 8, 8), 4, steps=3)]
-print(json.dumps([backends.prepare(entry, c.task, make_problem(c), {}).compile_s for c in configs]))
-"""
+def test_the_golden_compile_is_measured_with_the_cache_off_once_per_signature(monkeypatch):
+    """numba compiles at a signature's first call (dtype and depth): a row that records its compile
+    time gets it from a fresh process whose numba cache is an empty folder, once per signature;
+    another width is the same signature and reuses the measurement; a row that would drop it starts
+    no probe."""
+    numba_mlp = load_framework("numba")
+    monkeypatch.setattr(numba_mlp, "_COLD_COMPILE", {})
+    probes, run = [], subprocess.run
 
+    def spy(command, **kwargs):
+        empty = kwargs["env"]["NUMBA_CACHE_DIR"]
+        probes.append((command[-3:], sorted(Path(empty).iterdir())))
+        return run(command, **kwargs)
 
-def test_the_golden_compile_is_measured_from_an_empty_cache_once_per_signature(tmp_path):
-    """numba compiles at a signature's first call: with its cache in the run's empty folder (the
-    first replicate's), prepare times that compile; another width of the same dtype and depth is the
-    same signature and reports the same measurement; another dtype or the training loop is a new one."""
-    pytest.importorskip("numba")
-    import json
-    import subprocess
-    import sys
-
-    cache = tmp_path / "numba"
-    done = subprocess.run(
-        [sys.executable, "-c", NUMBA_COMPILES, str(cache)],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parents[1],
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    f64, f64_wider, f32, train = json.loads(done.stdout.splitlines()[-1])
-    assert all(seconds is not None and seconds > 0 for seconds in (f64, f32, train))
-    assert f64_wider == f64 and len({f64, f32, train}) == 3
-    assert any(cache.rglob("*.nbc")), "compiled into the run's folder, not loaded from __pycache__"
+    monkeypatch.setattr(subprocess, "run", spy)
+    entry = backends.REGISTRY["numba-manual"]
+    configs = [
+        square("gradient", "float64", 8, 2, 8),
+        square("gradient", "float64", 16, 2, 8),
+        square("gradient", "float32", 8, 2, 8),
+        Config("train", "float64", (8, 8, 8), 4, steps=3),
+    ]
+    f64, f64_wider, f32, train = [
+        backends.prepare(entry, c.task, make_problem(c), {"measure_compile": True}).compile_s for c in configs
+    ]
+    assert all(seconds > 0 for seconds in (f64, f32, train)) and f64_wider == f64
+    assert probes == [
+        (["gradient", "float64", "2"], []),
+        (["gradient", "float32", "2"], []),
+        (["train", "float64", "2"], []),
+    ]
+    assert backends.prepare(entry, "gradient", make_problem(configs[0]), {}).compile_s is None
+    assert len(probes) == 3
 
 
 @pytest.mark.parametrize(("name", "runs"), [("jax", 0), ("jax-manual", 0), ("tensorflow", 1), ("tensorflow-manual", 1)])

@@ -77,8 +77,9 @@ def start_framework(bench: BenchSession, backend: backends.Backend, dtype: str) 
         bench.log({"kind": "framework", "framework": backend.framework, "seconds": time.perf_counter() - start})
 
 
-def prepare(bench: BenchSession, case: Case) -> backends.Prepared:
-    """The backend ready for the row's configuration, or skip with the reason it cannot run here."""
+def prepare(bench: BenchSession, case: Case, measure_compile: bool) -> backends.Prepared:
+    """The backend ready for the row's configuration, or skip with the reason it cannot run here.
+    ``measure_compile``: the row records its compile time (a backend may skip a costly measurement)."""
     config, backend = case.config, case.backend
     reason = backend.skip_reason(config.task, config.width, full_grid=bench.grid_name == "full")
     if reason:
@@ -89,7 +90,10 @@ def prepare(bench: BenchSession, case: Case) -> backends.Prepared:
     start_framework(bench, backend, config.dtype)
     try:
         return backends.prepare(
-            backend, config.task, bench.data(config).problem, {"diag_budget_bytes": bench.diag_budget_bytes}
+            backend,
+            config.task,
+            bench.data(config).problem,
+            {"diag_budget_bytes": bench.diag_budget_bytes, "measure_compile": measure_compile},
         )
     except backends.BackendUnavailable as exc:
         pytest.skip(str(exc))
@@ -183,9 +187,11 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
     phases = Phases()
     isolated = isolate.run_child(item, backend.name) if bench.isolate and not bench.is_child else None
     bench.process_policy()  # before the first framework starts: JAX's threads follow the affinity
+    # Compile time where it was cold: the first replicate (the later ones load the compile caches).
+    cold = bench.worker is None or bench.worker.facts
+    quick = benchmark.disabled  # plain pytest: every measurement once, as short as it can be
     with phases("prepare and compile"):
-        prepared = prepare(bench, case)
-        quick = benchmark.disabled  # plain pytest: every measurement once, as short as it can be
+        prepared = prepare(bench, case, measure_compile=cold and not quick)
         start = time.perf_counter()
         result = prepared.run()  # checked below: the first result, before any timing
         first_call_s = time.perf_counter() - start
@@ -196,9 +202,7 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
     del result, values
     timing_fields, counts = time_row(benchmark, case, bench, prepared, quick, phases, calls_made=1)
 
-    # Compile time where it was cold: the first replicate (the later ones load the compile caches);
-    # where the framework's compile ran the call too, less that many steady calls (Prepared.compile_runs).
-    cold = bench.worker is None or bench.worker.facts
+    # Where the framework's compile ran the call too, less that many steady calls (Prepared.compile_runs).
     compile_s = prepared.compile_s
     if compile_s is not None and benchmark.stats:
         compile_s = max(0.0, compile_s - prepared.compile_runs * benchmark.stats.stats.median)

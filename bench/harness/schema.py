@@ -85,9 +85,9 @@ class Row:
     peak_source: str | None = None
     # Making the timed call ready without running it: JAX's lower and compile; where a framework cannot
     # separate them (tf.function, torch.compile: the first call traces, compiles and runs), that first
-    # call less the row's steady median; numba's @njit: its signature's first call less a second one,
-    # once per signature and process. First replicate only: it starts from empty compile caches (the
-    # run's own folder), and the later ones load them.
+    # call less the row's steady median; numba's @njit compiles ahead too, timed once per signature in
+    # a fresh process with an empty cache. First replicate only: it starts from empty compile caches
+    # (the run's own folder), and the later ones load them.
     compile_s: float | None = None
     first_call_s: float | None = None  # the first call of the ready callable, after prepare; first replicate only
     traced_bytes: int | None = None  # NumPy-based: tracemalloc peak of one call from a cold workspace, outputs included

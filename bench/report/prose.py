@@ -56,10 +56,11 @@ work gives 2, overhead-bound backends less; the diagonal Jacobians (d·l² work 
 `numpy-diag` grow fastest."""
 
 COMPILE = """Compile time (first replicate: each process compiles anew, from empty compile caches):
-making the call ready without running it where the framework can (JAX's lower and compile), else its
-first call less a steady one (tf.function, torch.compile, numba's @njit); then the first call after
-it, the steady-state median, and the number of calls after which compiling beats the other backend,
-both compile times counted."""
+making the call ready without running it where the framework can (JAX's lower and compile; numba's
+@njit for the signature, timed once in a fresh process with an empty cache), else its first call
+less a steady one (tf.function, torch.compile); then the first call after it, the steady-state
+median, and the number of calls after which compiling beats the other backend, both compile times
+counted."""
 
 MEMORY = {
     "traced_bytes": """tracemalloc: peak of NumPy's allocations in one call from cold buffers,
