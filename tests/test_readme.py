@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,24 +37,43 @@ def test_readme_names_every_backend_of_the_registry():
     assert not missing, f"README.md does not name {missing}"
 
 
-def test_the_committed_runs_agree_as_results_readme_says():
-    """results/agree.md (shown in results/README.md) is `agree` on the committed pair, rerun here
-    from their speedups.csv: it must still say the same, with no win-loss flip, and each
-    direction's coverage near the rate its intervals' degrees of freedom predict. The yardstick is
-    that rate (85-89 % for these intervals), not a fixed 80 %, which holds only as the degrees of
-    freedom grow; "near" is 10 points, a 95 % binomial band for the 48-88 cells of a task."""
+AGREEMENTS = sorted((ROOT / "results").glob("agree*.md"))
+# The pair whose rerun coverage README says meets the prediction. The AMD EPYC pair
+# (agree-amd-epyc.md) does not: in its clipped and training cells one run's estimates fall inside
+# the other's intervals 15-23 points below the prediction (a burst on the shared reference row in
+# two of a config's three pilot replicates moves every cell of it, and on that machine the pilot
+# overran the budget, so no second stage ran). README reports that shortfall as measured; the bar
+# below stays on the pair that meets it, so a change that broke it there would fail.
+MEETS_PREDICTION = {"agree-intel-xeon.md"}
+
+
+@pytest.mark.parametrize("path", AGREEMENTS, ids=[path.name for path in AGREEMENTS])
+def test_the_committed_runs_agree_as_results_readme_says(path):
+    """Each results/agree*.md (shown in results/README.md) is `agree` on a committed pair, rerun
+    here from their speedups.csv: it must still say the same, with no win-loss flip. Where README
+    says the pair's coverage meets the rate its intervals' degrees of freedom predict (85-89 % for
+    these intervals, not a fixed 80 %, which holds only as the degrees of freedom grow), each
+    direction lies within 10 points of it, a 95 % binomial band for the 48-88 cells of a task."""
     from bench.report.agree import agree, agreement, speedup_table
 
-    committed = (ROOT / "results/agree.md").read_text()
+    committed = path.read_text()
     runs = re.search(r"`python -m bench.report agree (.+?)`", committed).group(1).split()
     assert len(runs) >= 2 and all((ROOT / run / "speedups.csv").is_file() for run in runs)
     text, _, shortfall = agree([ROOT / run for run in runs])
     assert text in committed  # the page shows what the runs' files say today
     a, b = (speedup_table(ROOT / run) for run in runs[:2])
     assert agreement(a, b)["flips"].empty  # no win-loss flip in any task
-    assert shortfall <= 0.10, (
-        f"a run's estimates fall inside the other's intervals {shortfall:.0%} below the prediction"
-    )
+    if path.name in MEETS_PREDICTION:
+        assert shortfall <= 0.10, (
+            f"a run's estimates fall inside the other's intervals {shortfall:.0%} below the prediction"
+        )
+    else:
+        assert shortfall > 0.10, f"{path.name} now meets the prediction: README must say so"
+
+
+def test_results_readme_shows_every_agreement():
+    index = (ROOT / "results/README.md").read_text()
+    assert AGREEMENTS and all(path.read_text().split("\n", 1)[1] in index for path in AGREEMENTS)
 
 
 def test_no_text_describes_machinery_that_is_gone():

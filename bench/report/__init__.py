@@ -200,8 +200,8 @@ def write_index(results: Path) -> Path:
             "",
         ]
     )
-    agreement = Path(results) / "agree.md"  # written by python -m bench.report agree ... --out results/agree.md
-    if agreement.is_file():
+    # each written by python -m bench.report agree A B --out results/agree*.md: one file per pair of runs
+    for agreement in sorted(Path(results).glob("agree*.md")):
         text += "\n" + agreement.read_text().replace(
             "# Do the committed runs agree?", "## Do the committed runs agree?", 1
         )

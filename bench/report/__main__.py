@@ -74,7 +74,7 @@ def parser() -> argparse.ArgumentParser:
     agreement.add_argument(
         "--out",
         type=Path,
-        help="also write the report to this Markdown file (results/agree.md is shown in results/README.md)",
+        help="also write the report to this Markdown file (results/agree*.md are shown in results/README.md)",
     )
     agreement.add_argument(
         "--min-coverage",

@@ -55,6 +55,11 @@ def replicates_line(bench: dict) -> str:
             f"second stage, aiming at ±{stage.get('aim_half_width', float('nan')):.0%} within a budget of "
             f"{bench.get('budget_s', '–'):g} s{'; ' + stage['stopped'] if stage.get('stopped') else ''})"
         )
+    elif isinstance(pilot, int) and pilot >= 2 and bench.get("budget_s"):
+        account = bench.get("time_account") or {}
+        spent = sum(v for k, v in account.items() if k != "report" and not isinstance(v, dict))
+        if spent >= bench["budget_s"]:  # the pilot always completes; on a slow machine it uses the budget up
+            text += f"; no second stage: the pilot alone took {spent:.0f} s of the {bench['budget_s']:g} s budget"
     return text
 
 
