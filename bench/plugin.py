@@ -345,7 +345,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     session = session_of(config)
     policy = session.policy.describe() if session.policy else session.worker_policy
     machine_info["autograd_bench"] = {
-        **machine.describe(),
+        **machine.describe({b.framework for b in session.backends}),
         "grid": session.grid_name,
         "activation": session.activation,
         "backends": [b.name for b in session.backends],

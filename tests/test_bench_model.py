@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -426,3 +428,33 @@ def test_compile_time_means_making_the_call_ready_in_every_framework(name, runs)
     load_framework(backend.framework)
     prepared = backends.prepare(backend, "gradient", make_problem(square("gradient", "float64", 16, 2, 8)), {})
     assert prepared.compile_s > 0 and prepared.compile_runs == runs
+
+
+def test_a_run_records_the_version_of_every_package_a_framework_extra_installs():
+    """The machine record names each framework's packages (a run quoted in README says which
+    opacus or torchvision it timed): every requirement of a framework's extra is in PACKAGES."""
+    import tomllib
+
+    from bench.harness.machine import PACKAGES
+    from bench.suite.registry import FRAMEWORKS
+
+    extras = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    extras = extras["project"]["optional-dependencies"]
+    wanted = {
+        re.split(r"[<>=\[; ]", requirement, maxsplit=1)[0]
+        for info in FRAMEWORKS.values()
+        if info.extra
+        for requirement in extras[info.extra]
+    }
+    assert wanted - set(PACKAGES) == set()
+
+
+def test_a_run_describes_only_the_frameworks_it_uses():
+    """The parent of a NumPy-only run records the machine without starting torch or JAX (each
+    costs seconds to import; a framework is imported only where one of its backends runs)."""
+    probe = (
+        "import sys; from bench.harness import machine; info = machine.describe({'numpy'}); "
+        "print(sorted({'torch', 'jax'} & set(sys.modules)), 'jax_backend' in info, 'torch_parallel_info' in info)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[]", "False", "False"]

@@ -30,11 +30,14 @@ QUICK = ["--benchmark-max-time=0.01", "--order-seed=3", "--budget=1"]  # the pil
 NUMPY = ["--grid", "smoke", "--backends", "numpy-hadamard,numpy-diag"]
 
 
-def run_benchmarks(results: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
+def run_benchmarks(results: Path, *args: str, readme_form: bool = False, **kwargs) -> subprocess.CompletedProcess:
+    """A benchmark run in a fresh process. Its parent collects only bench/ (tests/ would be
+    collected and deselected: seconds per run), unless ``readme_form``: README's command as it is."""
     command = [
         sys.executable,
         "-m",
         "pytest",
+        *([] if readme_form else ["bench"]),
         "--benchmark-only",
         "-q",
         "-p",
@@ -50,8 +53,8 @@ def runs(results: Path) -> list[Path]:
     return sorted(p for p in results.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def the_run(results: Path, *args: str) -> Path:
-    done = run_benchmarks(results, *args)
+def the_run(results: Path, *args: str, readme_form: bool = False) -> Path:
+    done = run_benchmarks(results, *args, readme_form=readme_form)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (run,) = runs(results)
     return run
@@ -59,7 +62,7 @@ def the_run(results: Path, *args: str) -> Path:
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory) -> Path:
-    return the_run(tmp_path_factory.mktemp("results"), *NUMPY)
+    return the_run(tmp_path_factory.mktemp("results"), *NUMPY, readme_form=True)
 
 
 def test_run_folder_is_compact_and_every_row_follows_the_schema(smoke_run):
@@ -256,6 +259,7 @@ def test_second_run_never_touches_the_first_and_interrupt_saves_nothing(smoke_ru
         sys.executable,
         "-m",
         "pytest",
+        "bench",
         "--benchmark-only",
         "-v",
         "-p",
@@ -436,20 +440,7 @@ def test_the_thread_policy_is_applied_and_recorded(tmp_path, threads):
     the summary's stability section and bench.report.validate's protocol table, not here."""
     if threads > os.cpu_count():
         pytest.skip("needs 2 cores")
-    run = the_run(
-        tmp_path,
-        "--grid",
-        "default",
-        "--backends",
-        "numpy-hadamard",
-        "--threads",
-        str(threads),
-        "--replicates",
-        "1",
-        "--benchmark-max-time=0.2",
-        "-k",
-        "gradient and w1024-L4 and float64",
-    )
+    run = the_run(tmp_path, *ONE_ROW, "--backends", "numpy-hadamard", "--threads", str(threads))
     data = json.loads((run / "benchmarks.json").read_text())
     policy = data["machine_info"]["autograd_bench"]["thread_policy"]
     assert policy["threads"] == threads and len(policy["cpu_affinity"]) == threads
@@ -459,12 +450,14 @@ def test_the_thread_policy_is_applied_and_recorded(tmp_path, threads):
 
 
 def test_shards_merge_into_the_rows_of_one_run(smoke_run, tmp_path):
-    shards = [the_run(tmp_path / f"shard{k}", *NUMPY, "--shard", f"{k}/2") for k in (1, 2)]
+    # one replicate per shard: the smoke run's first replicate (its rows end in -p0) is the whole grid
+    shards = [the_run(tmp_path / f"shard{k}", *NUMPY, "--replicates", "1", "--shard", f"{k}/2") for k in (1, 2)]
     merged = tmp_path / "merged"
     assert report.__main__.main(["merge", *map(str, shards), "--out", str(merged)]) == 0
     names = lambda run: sorted(b["fullname"] for b in json.loads((run / "benchmarks.json").read_text())["benchmarks"])  # noqa: E731
-    assert names(merged) == names(smoke_run)
-    assert all(names(shard) and set(names(shard)) < set(names(smoke_run)) for shard in shards)
+    whole = [name for name in names(smoke_run) if name.endswith("-p0]")]
+    assert names(merged) == whole
+    assert all(names(shard) and set(names(shard)) < set(whole) for shard in shards)
     assert {p.name for p in merged.iterdir()} == {p.name for p in smoke_run.iterdir()}
     other = copy.deepcopy(json.loads((shards[1] / "benchmarks.json").read_text()))
     other["machine_info"]["autograd_bench"]["cpu_model"] = "another CPU"
@@ -593,7 +586,8 @@ def test_validate_times_the_smoke_cells_with_the_frameworks_own_timers(every_bac
     assert validate.main([str(every_backend_run), *args]) == 0
     out = capsys.readouterr().out
     assert "torch.utils.benchmark blocked_autorange" in out and "timeit (blocked on)" in out
-    table = validate.validate(every_backend_run, "w16-L2", ["torch", "jax"], 2, 0.02, 0.15)
+    logs = validate.own_timings(every_backend_run, "w16-L2", ["torch", "jax"], 2, 0.02)
+    table = validate.judge(validate.cells_of(every_backend_run, "w16-L2", ["torch", "jax"]), logs, 0.15)
     assert len(table) == 2 and set(table["backend"]) == {"torch", "jax"}  # float64: the run's only dtype
     own = table["own timer"].str.split(" ").str[0].astype(float)
     assert (own > 0).all()
@@ -614,7 +608,7 @@ def test_validate_times_the_smoke_cells_with_the_frameworks_own_timers(every_bac
         writer = csv.DictWriter(f, header)
         writer.writeheader()
         writer.writerows(rows)
-    parted = validate.validate(wrong, "w16-L2", ["torch", "jax"], 2, 0.02, 0.15)
+    parted = validate.judge(validate.cells_of(wrong, "w16-L2", ["torch", "jax"]), logs, 0.15)  # the same timings
     assert (parted["parts"] == "yes").all()
 
 

@@ -19,6 +19,9 @@ PACKAGES = (
     "autograd",
     "numba",
     "llvmlite",
+    "opacus",
+    "backpack-for-pytorch",
+    "torchvision",
     "pytest-benchmark",
     "pandas",
     "threadpoolctl",
@@ -96,10 +99,14 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def framework_info() -> dict:
-    """Thread pools, BLAS and dtype flags as each framework reports them (imports only what exists)."""
+def framework_info(frameworks: set[str]) -> dict:
+    """Thread pools, BLAS and dtype flags as torch and JAX report them, for the frameworks a run
+    uses (a framework is imported only where one of its backends runs: a NumPy-only run's parent
+    imports neither)."""
     info: dict = {}
     try:
+        if not frameworks & {"torch", "opacus", "backpack"}:  # Opacus and BackPACK run on torch
+            raise ImportError
         import torch
 
         info["torch_parallel_info"] = torch.__config__.parallel_info()
@@ -109,6 +116,8 @@ def framework_info() -> dict:
     try:
         from ..suite.frameworks import load
 
+        if "jax" not in frameworks:
+            raise ImportError
         load("jax")  # as the suite uses it: float64 enabled by its mirror module
         import jax
 
@@ -121,7 +130,8 @@ def framework_info() -> dict:
     return info
 
 
-def describe() -> dict:
+def describe(frameworks: set[str]) -> dict:
+    """The machine, the library versions, and what the run's ``frameworks`` report of themselves."""
     return {
         "cpu_model": cpu_model(),
         "cpu": cpu_facts(),
@@ -130,5 +140,5 @@ def describe() -> dict:
         "hostname": socket.gethostname(),
         "python": platform.python_version(),
         "versions": versions(),
-        **framework_info(),
+        **framework_info(frameworks),
     }

@@ -76,12 +76,14 @@ def config_of(config_id: str):
     return square("gradient", dtype, int(width[1:]), int(depth[1:]), int(batch[1:]), activation=activation)
 
 
-def validate(run: Path, pattern: str, names: list[str], repeats: int, budget: float, tolerance: float) -> pd.DataFrame:
+def own_timings(run: Path, pattern: str, names: list[str], repeats: int, budget: float) -> dict[tuple, np.ndarray]:
+    """The log speed-up of each cell of ``run`` by the frameworks' own timers, one per repeat:
+    (config, backend) -> the repeats' log ratios. The run gives the cells and its thread policy."""
     bench = load_run(run)["machine_info"].get("autograd_bench", {})
     threads = (bench.get("thread_policy") or {}).get("threads") or available_cores()
     apply(threads)  # the run's thread policy, before any framework starts
     reference = backends.REGISTRY[backends.REFERENCE]
-    out = []
+    found = {}
     for _, cell in cells_of(run, pattern, names).iterrows():
         problem = make_problem(config_of(cell["config"]))
         chosen = backends.REGISTRY[cell["backend"]]
@@ -95,7 +97,15 @@ def validate(run: Path, pattern: str, names: list[str], repeats: int, budget: fl
                 measure.warm_up(prepared[b.name].run, time.perf_counter())  # after the other library
                 times[b.name] = own_timer_seconds(b.framework, prepared[b.name].run, budget)
             logs.append(math.log(times[reference.name] / times[chosen.name]))
-        point, low, high = log_interval(np.array(logs))
+        found[cell["config"], cell["backend"]] = np.array(logs)
+    return found
+
+
+def judge(cells: pd.DataFrame, logs: dict[tuple, np.ndarray], tolerance: float) -> pd.DataFrame:
+    """Each cell's speed-up by the suite against the frameworks' own timers' (``own_timings``)."""
+    out = []
+    for _, cell in cells.iterrows():
+        point, low, high = log_interval(logs[cell["config"], cell["backend"]])
         suite = (cell["speedup"], cell["low"], cell["high"])
         gap = abs(math.log(point / suite[0]))
         # the wider of the two intervals (a run of one replicate has none: then the framework timer's alone)
@@ -105,7 +115,7 @@ def validate(run: Path, pattern: str, names: list[str], repeats: int, budget: fl
             {
                 "config": cell["config"],
                 "backend": cell["backend"],
-                "timer": OWN_TIMER[chosen.framework],
+                "timer": OWN_TIMER[backends.REGISTRY[cell["backend"]].framework],
                 "suite": f"{suite[0]:.2f} [{suite[1]:.2f}–{suite[2]:.2f}]",
                 "own timer": f"{point:.2f} [{low:.2f}–{high:.2f}]",
                 "difference": f"{math.exp(gap) - 1:.0%}",
@@ -113,6 +123,10 @@ def validate(run: Path, pattern: str, names: list[str], repeats: int, budget: fl
             }
         )
     return pd.DataFrame(out)
+
+
+def validate(run: Path, pattern: str, names: list[str], repeats: int, budget: float, tolerance: float) -> pd.DataFrame:
+    return judge(cells_of(run, pattern, names), own_timings(run, pattern, names, repeats, budget), tolerance)
 
 
 def switch_ratio(width: int = 1024, calls: int = 3, repeats: int = 5) -> float:
