@@ -397,7 +397,9 @@ def test_the_golden_compile_is_measured_with_the_cache_off_once_per_signature(mo
     def spy(command, **kwargs):
         empty = kwargs["env"]["NUMBA_CACHE_DIR"]
         probes.append((command[-3:], sorted(Path(empty).iterdir())))
-        return run(command, **kwargs)
+        if len(probes) == 1:  # the first probe runs for real (3-4 s); the harness's own runs run the others
+            return run(command, **kwargs)
+        return subprocess.CompletedProcess(command, 0, stdout="0.5\n", stderr="")
 
     monkeypatch.setattr(subprocess, "run", spy)
     entry = backends.REGISTRY["numba-manual"]
@@ -410,7 +412,7 @@ def test_the_golden_compile_is_measured_with_the_cache_off_once_per_signature(mo
     f64, f64_wider, f32, train = [
         backends.prepare(entry, c.task, make_problem(c), {"measure_compile": True}).compile_s for c in configs
     ]
-    assert all(seconds > 0 for seconds in (f64, f32, train)) and f64_wider == f64
+    assert f64 > 0 and (f32, train) == (0.5, 0.5) and f64_wider == f64
     assert probes == [
         (["gradient", "float64", "2"], []),
         (["gradient", "float32", "2"], []),
