@@ -104,29 +104,27 @@ def framework_info(frameworks: set[str]) -> dict:
     uses (a framework is imported only where one of its backends runs: a NumPy-only run's parent
     imports neither)."""
     info: dict = {}
-    try:
-        if not frameworks & {"torch", "opacus", "backpack"}:  # Opacus and BackPACK run on torch
-            raise ImportError
-        import torch
+    if frameworks & {"torch", "opacus", "backpack"}:  # Opacus and BackPACK run on torch
+        try:
+            import torch
 
-        info["torch_parallel_info"] = torch.__config__.parallel_info()
-        info["torch_flush_denormal"] = "off (never set by this suite)"
-    except ImportError:
-        pass
-    try:
-        from ..suite.frameworks import load
+            info["torch_parallel_info"] = torch.__config__.parallel_info()
+            info["torch_flush_denormal"] = "off (never set by this suite)"
+        except ImportError:
+            pass
+    if "jax" in frameworks:
+        try:
+            from ..suite.frameworks import load
 
-        if "jax" not in frameworks:
-            raise ImportError
-        load("jax")  # as the suite uses it: float64 enabled by its mirror module
-        import jax
+            load("jax")  # as the suite uses it: float64 enabled by its mirror module
+            import jax
 
-        info["jax_backend"] = jax.default_backend()
-        info["jax_devices"] = [str(d) for d in jax.devices()]
-        info["jax_enable_x64"] = bool(jax.config.jax_enable_x64)
-        info["jax_denormals"] = "XLA on CPU flushes denormals to zero"
-    except ImportError:  # FrameworkMissing is one
-        pass
+            info["jax_backend"] = jax.default_backend()
+            info["jax_devices"] = [str(d) for d in jax.devices()]
+            info["jax_enable_x64"] = bool(jax.config.jax_enable_x64)
+            info["jax_denormals"] = "XLA on CPU flushes denormals to zero"
+        except ImportError:  # FrameworkMissing is one
+            pass
     return info
 
 
