@@ -10,6 +10,9 @@ contract that checks outside the project call exactly as written::
     costs, grads = per_sample_gradients(params, x, t, activation="tanh", variant="hadamard", clip=None, out=None)
     cost, grads = clipped_gradients(params, x, t, max_norm=1.0, activation="tanh", variant="hadamard", clip=None,
                                     out=None, materialize=False)
+    y, dy = jvp(params, x, vector, activation="tanh", variant="hadamard")
+    cost, hv = hvp(params, x, t, vector, activation="tanh", variant="hadamard", out=None)
+    cost, gv = gnvp(params, x, t, vector, activation="tanh", variant="hadamard", out=None)
 
 Two variants of the same equations: ``"diag"`` multiplies explicit diagonal Jacobians, as the
 equations read; ``"hadamard"`` uses the elementwise product and is the fast one. Inputs are
@@ -44,6 +47,7 @@ from .validation import (
     check_sizes,
     check_steps,
     check_variant,
+    check_vector,
 )
 from .workspace import get_workspace
 
@@ -55,8 +59,11 @@ __all__ = [
     "clipped_gradients",
     "diag_memory_need_bytes",
     "forward",
+    "gnvp",
     "gradients",
+    "hvp",
     "init_params",
+    "jvp",
     "per_sample_gradients",
     "per_sample_memory_need_bytes",
     "train",
@@ -65,6 +72,7 @@ __all__ = [
 
 _BACKWARD = {"diag": diag.backward, "hadamard": hadamard.backward}
 _DELTAS = {"diag": diag.deltas, "hadamard": hadamard.deltas}
+_VARIANTS = {"diag": diag, "hadamard": hadamard}
 
 Activation = str | Sequence[str]
 
@@ -173,6 +181,80 @@ def clipped_gradients(
     return per_sample.clipped_gradients(params, x, t, activations, deltas, clip, max_norm, grads, work), grads
 
 
+def jvp(
+    params: Params, x: np.ndarray, vector: Params, activation: Activation = "tanh", variant: str = "hadamard"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Forward mode: the output y[L] and its directional derivative R{y[L]} = J vector, both (lL, d)
+    and new arrays, by forward tangent propagation (no backward pass).
+
+    ``vector`` is a direction in parameter space, [(V_W, V_b)] in the parameters' shapes and dtype.
+    """
+    params, x, _, activations, variant, _ = _check_problem(params, x, None, activation, variant, None, None)
+    vector = check_vector(vector, params)
+    work = get_workspace(tuple(_sizes(params)), x.shape[1], x.dtype)
+    y = forward_pass(params, x, activations, work)
+    T = work.tangents(_sizes(params))
+    _VARIANTS[variant].tangents(params, vector, y, activations, work, T)
+    return y[-1].copy(), T.R_y[-1].copy()
+
+
+def hvp(
+    params: Params,
+    x: np.ndarray,
+    t: np.ndarray,
+    vector: Params,
+    activation: Activation = "tanh",
+    variant: str = "hadamard",
+    out: Params | None = None,
+    memory_budget: int | None = None,
+) -> tuple[float, Params]:
+    """The seed's cost C = 1/(2d) sum ||y[L] - t||^2 and its Hessian (all parameters) times ``vector``:
+    [(H_W, H_b)] in the parameters' shapes and dtype, by Pearlmutter's R-operator (one forward
+    tangent pass, one backward pass and its R-image).
+
+    These are products of the exact cost's derivatives: there is no ``clip`` (clipping dC/dy makes
+    the gradient piecewise). ``out`` as in ``gradients``; ``memory_budget`` bounds ``"diag"``'s two
+    stacks of diagonal matrices (nabla_sigma and nabla2_sigma) per layer.
+    """
+    return _second_order(params, x, t, vector, activation, variant, out, memory_budget, hessian=True)
+
+
+def gnvp(
+    params: Params,
+    x: np.ndarray,
+    t: np.ndarray,
+    vector: Params,
+    activation: Activation = "tanh",
+    variant: str = "hadamard",
+    out: Params | None = None,
+    memory_budget: int | None = None,
+) -> tuple[float, Params]:
+    """The cost and the Gauss-Newton matrix J^T (d2C/dy2) J times ``vector`` (Schraudolph 2002): the
+    forward tangent J vector, scaled by d2C/dy2 = I/d, taken back by one backward pass. J is the
+    Jacobian of y[L] with respect to all parameters; the result is positive semi-definite.
+    Arguments as ``hvp``."""
+    return _second_order(params, x, t, vector, activation, variant, out, memory_budget, hessian=False)
+
+
+def _second_order(params, x, t, vector, activation, variant, out, memory_budget, hessian: bool) -> tuple[float, Params]:
+    params, x, t, activations, variant, _ = _check_problem(
+        params, x, t, activation, variant, None, memory_budget, stacks=2
+    )
+    vector = check_vector(vector, params)
+    products = _outputs(out, params, x, t)
+    work = get_workspace(tuple(_sizes(params)), x.shape[1], x.dtype)
+    y = forward_pass(params, x, activations, work)
+    T = work.tangents(_sizes(params))
+    _VARIANTS[variant].tangents(params, vector, y, activations, work, T)
+    cost, dC_dy_T = cost_and_output_derivative(y[-1], t, out=work.dC_dy_T[-1])
+    # The base case's image: R{dC/dy[L]} = R{y[L]} / d (d2C/dy2 = I/d), transposed like dC/dy[L].
+    R_dC_dy_T = np.divide(T.R_y[-1], x.shape[1], out=T.R_dC_dy_T[-1])
+    _VARIANTS[variant].r_backward(
+        params, vector, y, dC_dy_T if hessian else None, R_dC_dy_T, activations, products, work, T
+    )
+    return cost, products
+
+
 def per_sample_memory_need_bytes(params: Params, batch: int) -> int:
     """Bytes of ``per_sample_gradients``' output: d x P numbers."""
     params = check_params(params)
@@ -248,14 +330,14 @@ def _sizes(params: Params) -> list[int]:
     return [params[0][0].shape[1]] + [W.shape[0] for W, _ in params]
 
 
-def _check_problem(params, x, t, activation, variant, clip, memory_budget, batch=None):
+def _check_problem(params, x, t, activation, variant, clip, memory_budget, batch=None, stacks=1):
     params = check_params(params)
     dtype = params[0][0].dtype
     x = check_data(x, "x", params[0][0].shape[1], dtype)
-    t = check_data(t, "t", params[-1][0].shape[0], dtype, batch=x.shape[1])
+    t = None if t is None else check_data(t, "t", params[-1][0].shape[0], dtype, batch=x.shape[1])
     activations = check_activations(activation, len(params))
     if check_variant(variant) == "diag":
-        diag.check_memory(_sizes(params), batch or x.shape[1], dtype, memory_budget)
+        diag.check_memory(_sizes(params), batch or x.shape[1], dtype, memory_budget, stacks)
     return params, x, t, activations, variant, check_positive(clip, "clip", allow_none=True)
 
 

@@ -23,18 +23,19 @@ class MemoryBudgetError(ValueError):
     """The diagonal Jacobians of a configuration would not fit in the memory budget."""
 
 
-def memory_need_bytes(sizes: list[int], batch: int, dtype: np.dtype) -> int:
-    """Bytes of the largest stack of diagonal Jacobians: d l_k^2 numbers (one layer at a time)."""
-    return batch * max(width * width for width in sizes[1:]) * np.dtype(dtype).itemsize
+def memory_need_bytes(sizes: list[int], batch: int, dtype: np.dtype, stacks: int = 1) -> int:
+    """Bytes of the largest stacks of diagonal Jacobians: d l_k^2 numbers each (one layer at a
+    time); the Hessian-vector product holds two (nabla_sigma and nabla2_sigma)."""
+    return stacks * batch * max(width * width for width in sizes[1:]) * np.dtype(dtype).itemsize
 
 
-def check_memory(sizes: list[int], batch: int, dtype: np.dtype, budget_bytes: int | None) -> None:
+def check_memory(sizes: list[int], batch: int, dtype: np.dtype, budget_bytes: int | None, stacks: int = 1) -> None:
     budget = DEFAULT_MEMORY_BUDGET_BYTES if budget_bytes is None else budget_bytes
-    need = memory_need_bytes(sizes, batch, dtype)
+    need = memory_need_bytes(sizes, batch, dtype, stacks)
     if need > budget:
         raise MemoryBudgetError(
             f"variant='diag' needs {need / 2**30:.1f} GiB for diagonal Jacobians "
-            f"(batch {batch} x width {max(sizes[1:])}^2 x {np.dtype(dtype).itemsize} bytes), "
+            f"({stacks} x batch {batch} x width {max(sizes[1:])}^2 x {np.dtype(dtype).itemsize} bytes), "
             f"budget {budget / 2**30:.1f} GiB: use variant='hadamard' or a larger memory_budget"
         )
 
@@ -109,3 +110,62 @@ def backward(
             # (3) dC/db[k] = dC/dy[k] nabla_sigma[k], summed over samples.
             np.matmul(work.ones, dC_dy_nabla_sigma, out=db)
     return grads
+
+
+# Forward mode and second order, with explicit diagonal Jacobians: the R-operator on the seed's
+# equations as ``hadamard`` applies it, every nabla_sigma[k] and nabla2_sigma[k] a (d, l_k, l_k) stack.
+
+
+def tangents(params: Params, vector: Params, y: list[np.ndarray], activations: list[Activation], work, T) -> None:
+    """Forward tangent propagation: T.R_z[k] and T.R_y[k] for k = 1..L, as ``hadamard.tangents``."""
+    for k, ((W, _), (V_W, V_b), activation) in enumerate(zip(params, vector, activations), start=1):
+        # R{z[k]} = V_W[k] y[k-1] + W[k] R{y[k-1]} + V_b[k]
+        R_z = np.matmul(V_W, y[k - 1], out=T.R_z[k])
+        if k > 1:
+            R_z += np.matmul(W, T.R_y[k - 1], out=T.scratch[k])
+        R_z += V_b[:, None]
+        # R{y[k]} = nabla_sigma[k] R{z[k]}: each sample's diagonal matrix times its column
+        nabla_sigma = diagonal_jacobians(activation.derivative(y[k], out=work.nabla_sigma[k]).T)
+        T.R_y[k][...] = (nabla_sigma @ R_z.T[:, :, None])[:, :, 0].T
+
+
+def r_backward(
+    params: Params,
+    vector: Params,
+    y: list[np.ndarray],
+    dC_dy_T: np.ndarray | None,
+    R_dC_dy_T: np.ndarray,
+    activations: list[Activation],
+    products: Params,
+    work: Workspace,
+    T,
+) -> Params:
+    """``hadamard.r_backward`` with the Jacobians as matrices; the seed's row vectors per sample."""
+    hessian = dC_dy_T is not None
+    for k in range(len(params), 0, -1):
+        activation, W, V_W = activations[k - 1], params[k - 1][0], vector[k - 1][0]
+        nabla_sigma = diagonal_jacobians(activation.derivative(y[k], out=work.nabla_sigma[k]).T)
+        R_dC_dy = R_dC_dy_T.T[:, None, :]  # (d, 1, l_k): sample i's row vector R{dC/dy[k]}
+        # R{dC/dy[k] nabla_sigma[k]} = R{dC/dy[k]} nabla_sigma[k] + dC/dy[k] nabla2_sigma[k] diag(R{z[k]})
+        R_delta = (R_dC_dy @ nabla_sigma)[:, 0, :]
+        if hessian:
+            dC_dy = dC_dy_T.T[:, None, :]
+            curvature = activation.second_derivative(y[k], out=T.nabla2_sigma[k])
+            curvature *= T.R_z[k]
+            nabla2_sigma_R_z = diagonal_jacobians(curvature.T)  # nabla2_sigma[k] diag(R{z[k]}) per sample
+            R_delta += (dC_dy @ nabla2_sigma_R_z)[:, 0, :]
+            delta = (dC_dy @ nabla_sigma)[:, 0, :]  # dC/dy[k] nabla_sigma[k], (d, l_k)
+        H_W, H_b = products[k - 1]
+        # R{(2)}: R{dC/dW[k]} = y[k-1] R{dC/dy[k] nabla_sigma[k]} + R{y[k-1]} dC/dy[k] nabla_sigma[k], in W's shape
+        np.matmul(y[k - 1], R_delta, out=H_W.T)
+        if hessian and k > 1:
+            H_W.T[...] += T.R_y[k - 1] @ delta
+        # R{(3)}: R{dC/db[k]} = R{dC/dy[k] nabla_sigma[k]}, summed over samples
+        np.matmul(work.ones, R_delta, out=H_b)
+        if k > 1:
+            # R{(1)}: R{dC/dy[k-1]} = R{dC/dy[k] nabla_sigma[k]} W[k] + dC/dy[k] nabla_sigma[k] V_W[k]
+            R_dC_dy_T = np.matmul(R_delta, W, out=T.R_dC_dy_T[k - 1].T).T
+            if hessian:
+                R_dC_dy_T += (delta @ V_W).T
+                dC_dy_T = np.matmul(delta, W, out=work.dC_dy_T[k - 1].T).T  # (1) itself
+    return products

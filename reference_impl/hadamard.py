@@ -76,3 +76,65 @@ def backward(
             # (3) dC/db[k] = dC/dy[k] nabla_sigma[k], summed over samples (a product with ones: one BLAS call).
             np.matmul(delta, work.ones, out=db)
     return grads
+
+
+# Forward mode and second order: Pearlmutter's R-operator, R{f} = d/da f(params + a vector) at a = 0,
+# applied line by line to the forward pass and to the three equations above (derivation.md).
+
+
+def tangents(params: Params, vector: Params, y: list[np.ndarray], activations: list[Activation], work, T) -> None:
+    """Forward tangent propagation: T.R_z[k] and T.R_y[k] for k = 1..L, from y[0..L] (R{y[0]} = 0)."""
+    for k, ((W, _), (V_W, V_b), activation) in enumerate(zip(params, vector, activations), start=1):
+        # R{z[k]} = V_W[k] y[k-1] + W[k] R{y[k-1]} + V_b[k]
+        R_z = np.matmul(V_W, y[k - 1], out=T.R_z[k])
+        if k > 1:
+            R_z += np.matmul(W, T.R_y[k - 1], out=T.scratch[k])
+        R_z += V_b[:, None]
+        # R{y[k]} = nabla_sigma[k] R{z[k]}: the diagonal times the column, per sample
+        nabla_sigma = activation.derivative(y[k], out=work.nabla_sigma[k])
+        np.multiply(nabla_sigma, R_z, out=T.R_y[k])
+
+
+def r_backward(
+    params: Params,
+    vector: Params,
+    y: list[np.ndarray],
+    dC_dy_T: np.ndarray | None,
+    R_dC_dy_T: np.ndarray,
+    activations: list[Activation],
+    products: Params,
+    work: Workspace,
+    T,
+) -> Params:
+    """Fill ``products`` with R{(dC/dW[k], dC/db[k])}: the Hessian times the vector, from the tangents
+    (``tangents``), (dC/dy[L])^T and R{dC/dy[L]}^T (both overwritten).
+
+    With ``dC_dy_T=None`` the terms that differentiate nabla_sigma, W and y[k-1] along the vector
+    are dropped and only R{dC/dy[L]} travels back: the Gauss-Newton product J^T (d2C/dy2) J v.
+    """
+    hessian = dC_dy_T is not None
+    for k in range(len(params), 0, -1):
+        activation, W, V_W = activations[k - 1], params[k - 1][0], vector[k - 1][0]
+        nabla_sigma = activation.derivative(y[k], out=work.nabla_sigma[k])
+        # R{delta[k]} = R{dC/dy[k]} nabla_sigma[k] + dC/dy[k] nabla2_sigma[k] diag(R{z[k]}), transposed
+        R_delta = np.multiply(R_dC_dy_T, nabla_sigma, out=R_dC_dy_T)
+        if hessian:
+            curvature = activation.second_derivative(y[k], out=T.nabla2_sigma[k])
+            curvature *= T.R_z[k]
+            curvature *= dC_dy_T
+            R_delta += curvature
+            delta = np.multiply(dC_dy_T, nabla_sigma, out=dC_dy_T)  # (dC/dy[k] nabla_sigma[k])^T
+        H_W, H_b = products[k - 1]
+        # R{(2)}: R{dC/dW[k]} = R{delta[k]} y[k-1]^T + delta[k] R{y[k-1]}^T, in W's shape
+        np.matmul(R_delta, y[k - 1].T, out=H_W)
+        if hessian and k > 1:
+            H_W += np.matmul(delta, T.R_y[k - 1].T, out=T.weight_scratch[k])
+        # R{(3)}: R{dC/db[k]} = R{delta[k]}, summed over samples
+        np.matmul(R_delta, work.ones, out=H_b)
+        if k > 1:
+            # R{(1)}: R{dC/dy[k-1]} = W[k]^T R{delta[k]} + V_W[k]^T delta[k], transposed
+            R_dC_dy_T = np.matmul(W.T, R_delta, out=T.R_dC_dy_T[k - 1])
+            if hessian:
+                R_dC_dy_T += np.matmul(V_W.T, delta, out=T.scratch[k - 1])
+                dC_dy_T = np.matmul(W.T, delta, out=work.dC_dy_T[k - 1])  # (1) itself
+    return products

@@ -232,6 +232,34 @@ def check_out(out: object, params: Params, inputs: list[np.ndarray], samples: in
 _last_checked = threading.local()
 
 
+def check_vector(vector: object, params: Params) -> Params:
+    """A direction in parameter space for ``jvp``, ``hvp`` and ``gnvp``: one (V_W, V_b) pair per layer,
+    exactly the parameters' shapes and dtype, finite."""
+    if type(vector) not in (list, tuple) or len(vector) != len(params):
+        raise ValueError(
+            f"vector: expected a list of {len(params)} (V_W, V_b) pairs in the parameters' shapes, got {vector!r:.80}"
+        )
+    checked = []
+    for k, (pair, layer) in enumerate(zip(vector, params)):
+        if type(pair) not in (list, tuple) or len(pair) != 2:
+            raise ValueError(f"vector[{k}]: expected a (V_W, V_b) pair for layer {k + 1}, got {type(pair).__name__}")
+        arrays = []
+        for i, (array, like) in enumerate(zip(pair, layer)):
+            name = f"vector[{k}][{i}] ({('V_W', 'V_b')[i]} of layer {k + 1})"
+            if not isinstance(array, np.ndarray) or array.shape != like.shape or array.dtype != like.dtype:
+                got = (
+                    f"shape {array.shape}, dtype {array.dtype}"
+                    if isinstance(array, np.ndarray)
+                    else type(array).__name__
+                )
+                raise ValueError(f"{name}: expected an array of shape {like.shape} and dtype {like.dtype}, got {got}")
+            if not np.isfinite(array).all():
+                raise ValueError(f"{name}: expected finite values, found NaN or inf")
+            arrays.append(array)
+        checked.append(tuple(arrays))
+    return checked
+
+
 def _check_no_overlap(outputs: list[np.ndarray], inputs: list[np.ndarray]) -> None:
     """Arrays can overlap only if they view the same memory owner, so owners are compared first
     (attribute lookups, no data read) and only arrays of one owner are checked exactly."""

@@ -31,6 +31,7 @@ class Workspace:
     nabla_sigma: list[np.ndarray | None]  # the diagonal of nabla_sigma[k] per sample, (l_k, d)
     dC_dy_T: list[np.ndarray | None]  # (dC/dy[k])^T, (l_k, d): one column per sample, y[k]'s layout
     ones: np.ndarray  # (d,): summing over samples is a product with it
+    tangent: Tangents | None = None  # the R-operator's buffers (``hvp``), made on its first use
 
     @classmethod
     def allocate(cls, sizes: tuple[int, ...], batch: int, dtype: np.dtype) -> Workspace:
@@ -38,6 +39,34 @@ class Workspace:
             return [None] + [np.empty((width, batch), dtype) for width in sizes[1:]]
 
         return cls(y=per_layer(), nabla_sigma=per_layer(), dC_dy_T=per_layer(), ones=np.ones(batch, dtype))
+
+    def tangents(self, sizes: list[int]) -> Tangents:
+        """The forward tangents' and the R-backward pass's buffers for widths ``sizes``, made on first use."""
+        if self.tangent is None:
+            shapes = [y.shape for y in self.y[1:]]
+            per_layer = lambda: [None] + [np.empty(shape, self.ones.dtype) for shape in shapes]  # noqa: E731
+            self.tangent = Tangents(
+                R_z=per_layer(),
+                R_y=per_layer(),
+                nabla2_sigma=per_layer(),
+                R_dC_dy_T=per_layer(),
+                scratch=per_layer(),
+                weight_scratch=[None]
+                + [np.empty((rows, cols), self.ones.dtype) for rows, cols in zip(sizes[1:], sizes[:-1])],
+            )
+        return self.tangent
+
+
+@dataclass
+class Tangents:
+    """The R-operator's buffers; index k is layer k, R{.} the directional derivative along the vector."""
+
+    R_z: list[np.ndarray | None]  # R{z[k]}, (l_k, d): the pre-activation's tangent
+    R_y: list[np.ndarray | None]  # R{y[k]}, (l_k, d)
+    nabla2_sigma: list[np.ndarray | None]  # the diagonal of nabla^2 sigma[k] per sample, (l_k, d)
+    R_dC_dy_T: list[np.ndarray | None]  # R{dC/dy[k]}^T, (l_k, d)
+    scratch: list[np.ndarray | None]  # (l_k, d): a product's partial sum
+    weight_scratch: list[np.ndarray | None]  # (l_k, l_{k-1}): a weight-shaped partial sum
 
 
 def get_workspace(sizes: tuple[int, ...], batch: int, dtype: np.dtype) -> Workspace:
