@@ -163,6 +163,45 @@ def time_row(
     return fields, counts
 
 
+def time_probe(case: Case, bench: BenchSession, phases: Phases) -> None:
+    """After the last row of a framework's group in a block: the reference's call of the same
+    configuration, warmed up by the same rule (the group's library goes quiet first) and timed
+    in blocks as a row is. Logged for the parent, which divides the group's rows into it: a
+    speed-up is then two timings seconds apart, and a burst of noise on the machine reaches both."""
+    from ..suite.registry import REFERENCE
+
+    reference = backends.REGISTRY[REFERENCE]
+    key = f"{case.config.id}/{REFERENCE}"
+    with phases("reference probes"):
+        prepared = bench.probe_calls.get(case.config.id)
+        if prepared is None:
+            prepared = backends.prepare(reference, case.config.task, bench.data(case.config).problem, {})
+            bench.probe_calls[case.config.id] = prepared
+            while len(bench.probe_calls) > PROBES_KEPT:  # the configurations whose sweeps are still due
+                bench.probe_calls.pop(next(iter(bench.probe_calls)))
+        switched = bench.last_framework != reference.framework
+        warm_up(prepared.run, bench.last_call_end if switched else None)
+        counts = bench.calibration_of(key) or bench.probe_counts.get(key)
+        counts = bench.probe_counts[key] = counts or timing.calibrate(prepared.run, bench.row_time)
+        median = float(np.median(timing.block_times(prepared.run, *counts)))
+    bench.last_framework, bench.last_call_end = reference.framework, time.perf_counter()
+    bench.log(
+        {
+            "kind": "probe",
+            "config": case.config.id,
+            "replicate": case.replicate,
+            "sweep": case.sweep,
+            "framework": case.backend.framework,
+            "median": median,
+        }
+    )
+
+
+# Prepared reference calls a worker keeps for its probes: a configuration's sweeps lie SWEEP_LAG
+# configurations apart, so this many are in flight at once.
+PROBES_KEPT = 6
+
+
 def time_again(benchmark, case: Case, bench: BenchSession) -> None:
     """A later sweep: the prepared call of sweep 0, warmed up and timed again with the same loop
     counts; its timing is logged for the parent, which combines the row's sweeps."""
@@ -172,11 +211,15 @@ def time_again(benchmark, case: Case, bench: BenchSession) -> None:
     prepared, counts = kept
     if case.sweep == bench.sweeps - 1:
         del bench.kept[case.row_id]  # its last sweep: memory for the next configurations
+    if bench.over_allowance():
+        pytest.skip(f"sweep {case.sweep}: dropped to keep the worker within its share of the budget")
     phases = Phases()
     # The row was called in this process already (sweep 0): no warm-up call unless another library ran
     # just before (the median of its blocks absorbs a first block that starts from colder caches).
     timing_fields, _ = time_row(benchmark, case, bench, prepared, False, phases, counts, calls_made=1)
     benchmark.extra_info.update(timing_fields)
+    if case.probe:
+        time_probe(case, bench, phases)
     bench.rows_done(benchmark, case, phases)
 
 
@@ -210,6 +253,7 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
         task=config.task,
         config=config.id,
         backend=backend.name,
+        framework=backend.framework,
         network=config.network,
         width=config.width,
         depth=config.depth,
@@ -240,5 +284,7 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
         row.isolated_median_s, row.isolated_rss_peak_bytes, row.isolated_options = isolated
     if bench.sweeps > 1:
         bench.kept[case.row_id] = (prepared, counts)  # timed again in the later sweeps, with the same blocks
+    if case.probe and not quick:
+        time_probe(case, bench, phases)
     benchmark.extra_info.update(row.as_dict())
     bench.rows_done(benchmark, case, phases, counts)

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ..suite.plan import Case, WorkerPlan, plan
+from ..suite.plan import WorkerPlan, plan
 from . import worker_log
 from .session import BenchSession
 
@@ -50,12 +50,16 @@ ACCOUNT = (
     "prepare and compile",
     "warm-up",
     "timing",
+    "reference probes",
     "memory, floor and peak",
     "checks and bookkeeping",
     "between workers",
     "report",
 )
 
+
+# The pilot's part of --budget: the second stage always has the rest, at least a third, for the widest cells.
+PILOT_SHARE = 2 / 3
 
 TASKS = Path(__file__).resolve().parents[1]  # bench/, where the four tasks pytest collects are
 
@@ -96,9 +100,9 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def replicate_cases(bench: BenchSession, replicate: int, only: set[str] | None) -> list[Case]:
+def replicate_cases(bench: BenchSession, replicate: int, only: set[str] | None, sweeps: int | None = None) -> list:
     configs = bench.grid.configs(bench.activation)
-    return plan(configs, bench.backends, bench.order_seed, replicate, bench.shard, bench.sweeps, only)
+    return plan(configs, bench.backends, bench.order_seed, replicate, bench.shard, sweeps or bench.sweeps, only)
 
 
 class Account:
@@ -153,7 +157,8 @@ def run_replicate(
     ends one); returns the replicate's records."""
     timeout = config.getoption("row_timeout")
     replicate = template.replicate
-    total = len(replicate_cases(bench, replicate, None if template.only is None else set(template.only)))
+    only = None if template.only is None else set(template.only)
+    total = len(replicate_cases(bench, replicate, only, template.sweeps))
     finished: set[str] = set()  # cases with a row or an outcome in this replicate
     records: list[dict] = []
     for attempt in range(total + 1):
@@ -249,6 +254,7 @@ def row_frame(records: list[dict]) -> pd.DataFrame:
             {
                 **{k: r["extra_info"][k] for k in ("config", "backend", "task", "replicate")},
                 "median": r["stats"]["median"],
+                **{k: r["extra_info"].get(k) for k in ("time_s", "ref_s")},
             }
             for r in rows
             if r["extra_info"]["outcome"] == "ok"
@@ -285,13 +291,12 @@ def allocate(
     """Stein's second stage: replicates per cell (row key of the backend -> n in all), from the
     pilot alone, for the narrowest half-width h >= log(1 + precision) whose extra replicates fit in
     ``seconds``. Returns the allocation and h."""
-    from .stats import moderated_variances, paired_ratios, replicates_needed
+    from .stats import moderated_variances, replicates_needed, speedup_logs
 
     cells = {}
-    medians = rows.set_index(["backend", "config", "replicate"])["median"]
     task_of = rows.groupby("config")["task"].first()
     for backend in sorted(set(rows["backend"]) - {reference}):
-        logs = paired_ratios(rows, medians.loc[reference], medians.loc[backend])
+        logs = speedup_logs(rows, reference, backend)
         spread = moderated_variances(logs, task_of.reindex(logs.index), pilot)
         for config, (variance, df) in spread[["variance", "df"]].iterrows():
             cells[f"{config}/{backend}"] = (config, variance, df)
@@ -314,6 +319,58 @@ def allocate(
     while cost(needs(h)) > seconds and h < 5:  # widen the aim until the second stage fits the budget
         h *= 1.05
     return needs(h), h
+
+
+def noise_levels(records: list[dict], account: Account, warm: int) -> dict[str, dict]:
+    """Per task: where the noise of a speed-up is (the variance between sweeps inside a process and
+    the process's own, ``stats.variance_components`` on every cell's per-sweep log speed-ups), what
+    each level costs here (a warm process's seconds outside its later sweeps, a sweep's seconds),
+    and Kalibera & Jones's sweeps per process for them."""
+    from ..suite.registry import REFERENCE
+    from .stats import sweeps_per_process, variance_components
+
+    values = []
+    for row in combine_sweeps(records):
+        info = row["extra_info"]
+        if info["backend"] == REFERENCE or info["outcome"] != "ok":
+            continue
+        for sweep, (mine, ref) in enumerate(zip(info["sweep_medians"], info["ref_sweep_medians"])):
+            if ref:
+                cell = f"{info['config']}/{info['backend']}"
+                values.append((info["task"], cell, info["replicate"], sweep, math.log(ref / mine)))
+    frame = pd.DataFrame(values, columns=["task", "cell", "replicate", "sweep", "value"])
+    # A warm process's later sweeps: seconds (start of the row to its record) and how many sweeps' worth of rows.
+    later, sweeps_done, begun = {}, {}, {}
+    first_rows = {
+        r: sum(1 for x in records if x["kind"] == "row" and x["replicate"] == r) for r in account.by_replicate
+    }
+    for record in records:
+        if record["kind"] == "start":
+            begun[record["case"]] = record["t"]
+        elif record["kind"] == "sweep" and record["case"] in begun and record["replicate"] >= warm:
+            r = record["replicate"]
+            later[r] = later.get(r, 0.0) + record["t"] - begun[record["case"]]
+            sweeps_done[r] = sweeps_done.get(r, 0.0) + 1 / max(1, first_rows.get(r, 1))
+    sweep_s = float(np.mean([later[r] / sweeps_done[r] for r in later])) if later else np.nan
+    walls = {r: sum(parts.values()) for r, parts in account.by_replicate.items() if r >= warm}
+    # What a process costs besides its sweeps: its wall time less every sweep it timed (sweep 0 included).
+    process_s = (
+        float(np.mean([walls[r] - (1 + sweeps_done.get(r, 0.0)) * sweep_s for r in walls]))
+        if walls and np.isfinite(sweep_s)
+        else np.nan
+    )
+    out = {}
+    for task, part in frame.groupby("task"):
+        levels = variance_components(part)
+        out[task] = {
+            "within_sd": math.sqrt(levels["within"]) if np.isfinite(levels["within"]) else None,
+            "between_sd": math.sqrt(levels["between"]) if np.isfinite(levels["between"]) else None,
+            "sweeps": round(levels["sweeps"], 2),
+            "process_s": round(process_s, 1) if np.isfinite(process_s) else None,
+            "sweep_s": round(sweep_s, 1) if np.isfinite(sweep_s) else None,
+            "optimal_sweeps": sweeps_per_process(levels["within"], levels["between"], process_s, sweep_s),
+        }
+    return out
 
 
 def rows_for(need: dict[str, int], replicate: int, reference: str) -> set[str]:
@@ -363,7 +420,11 @@ def run(session: pytest.Session, bench: BenchSession, options: dict, selected: l
     records: list[dict] = []
     for replicate in range(bench.replicates):
         progress.label = f"pilot replicate {replicate + 1}/{bench.replicates}"
-        template = WorkerPlan(**{**template.__dict__, "replicate": replicate, "facts": replicate == 0})
+        # Each pilot worker's share of the pilot's part of the budget: it drops later sweeps to keep it.
+        allowance = (PILOT_SHARE * bench.budget_s - (time.monotonic() - start)) / (bench.replicates - replicate)
+        template = WorkerPlan(
+            **{**template.__dict__, "replicate": replicate, "facts": replicate == 0, "allowance_s": max(0.0, allowance)}
+        )
         found = run_replicate(config, bench, template, workdir, account, progress)
         records += found
         if replicate == 0:
@@ -374,32 +435,46 @@ def run(session: pytest.Session, bench: BenchSession, options: dict, selected: l
     fixed = [s for r, found in account.fixed.items() if r >= warm for s in found] or [0.0]
     left = bench.budget_s - (time.monotonic() - start)
     frame = row_frame(records)
+    bench.noise = noise_levels(records, account, warm)
     if bench.replicates >= 2 and not frame.empty and left > 0:
+        # The second stage's processes: Kalibera & Jones's sweeps for the machine's measured levels,
+        # never fewer than the pilot's (so the pilot's variance of a process mean bounds theirs).
+        sweeps = max(bench.sweeps, min((n["optimal_sweeps"] for n in bench.noise.values()), default=bench.sweeps))
         need, h = allocate(
             frame,
             REFERENCE,
             bench.replicates,
             bench.precision,
             bench.max_replicates,
-            costs,
+            {key: cost * sweeps / bench.sweeps for key, cost in costs.items()},
             float(np.mean(fixed)),
             left,
         )
         stage = {
+            "sweeps": sweeps,
             "aim_half_width": round(math.expm1(h), 4),
             "cells": len(need),
             "replicates_needed": {str(n): int(c) for n, c in pd.Series(need).value_counts().sort_index().items()},
         }
         for replicate in range(bench.replicates, max(need.values(), default=0)):
             only = rows_for(need, replicate, REFERENCE)
-            estimate = float(np.mean(fixed)) + sum(costs.get(key, 0.0) for key in only)
+            estimate = float(np.mean(fixed)) + sum(costs.get(key, 0.0) for key in only) * sweeps / bench.sweeps
             if time.monotonic() - start + estimate > bench.budget_s:
                 stage["stopped"] = f"before replicate {replicate + 1}: the budget would be exceeded"
                 break
             progress.label = f"replicate {replicate + 1} ({len(only)} rows)"
             if template.only is not None:
                 only &= set(template.only)
-            template = WorkerPlan(**{**template.__dict__, "replicate": replicate, "facts": False, "only": sorted(only)})
+            template = WorkerPlan(
+                **{
+                    **template.__dict__,
+                    "replicate": replicate,
+                    "facts": False,
+                    "only": sorted(only),
+                    "sweeps": sweeps,
+                    "allowance_s": bench.budget_s - (time.monotonic() - start),
+                }
+            )
             records += run_replicate(config, bench, template, workdir, account, progress)
             bench.replicates_run = replicate + 1
         bench.second_stage = stage
@@ -407,55 +482,49 @@ def run(session: pytest.Session, bench: BenchSession, options: dict, selected: l
     return merge_workers(config, bench, records, staging / "benchmarks.json")
 
 
-def block_sweep(log_medians: np.ndarray) -> int:
-    """The sweep a block (one configuration in one replicate) keeps: the one whose rows were, taken
-    together, fastest (the least sum of log medians over the rows timed in every sweep). A burst
-    of the machine's noise slows a run of consecutive rows in one sweep; choosing for the whole
-    block keeps every pair of timings from one sweep, and no backend picks its own lucky sweep
-    (with a dozen rows in a block, one pair's own noise barely moves the choice)."""
-    return int(np.argmin(np.sum(log_medians, axis=0)))
-
-
 def combine_sweeps(records: list[dict]) -> list[dict]:
-    """One row per (configuration, backend, replicate): sweep 0's row (its checks, compile and
-    memory) with the timing of its block's chosen sweep (``block_sweep``), and every sweep's
-    median recorded."""
+    """One row per (configuration, backend, replicate): sweep 0's row (its checks, compile, memory
+    and timing statistics) with every sweep's median, the reference's time paired with each sweep
+    (the probe after the row's framework group, or, in the reference's own framework, the
+    reference's row of the same sweep), and over the sweeps that have both: ``time_s`` and
+    ``ref_s``, geometric means. Their ratio is the mean log speed-up over the process's sweeps:
+    the sweeps are the cheap level of repetition, the process the unit the interval is over."""
+    from ..suite.registry import REFERENCE
+
     sweeps: dict[str, list[dict]] = {}
     for record in records:
         if record["kind"] == "sweep":
             sweeps.setdefault(record["row"], []).append(record)
-    rows = [r for r in records if r["kind"] == "row"]
-    timings = {
-        r["case"]: [r["benchmark"]]
-        + [s["benchmark"] for s in sorted(sweeps.get(r["case"], []), key=lambda s: s["sweep"])]
-        for r in rows
+    probes = {
+        (r["config"], r["replicate"], r["sweep"], r["framework"]): r["median"] for r in records if r["kind"] == "probe"
     }
-    blocks: dict[tuple, list[str]] = {}
+    rows = [r for r in records if r["kind"] == "row"]
+    medians = {}  # case -> {sweep: median}
     for r in rows:
-        info = r["benchmark"]["extra_info"]
-        blocks.setdefault((info["config"], info["replicate"]), []).append(r["case"])
-    chosen = {}
-    for cases in blocks.values():
-        most = max(len(timings[c]) for c in cases)
-        complete = [c for c in cases if len(timings[c]) == most]
-        logs = np.log([[t["stats"]["median"] for t in timings[c]] for c in complete])
-        chosen.update(dict.fromkeys(cases, block_sweep(logs)))
+        medians[r["case"]] = {0: r["benchmark"]["stats"]["median"]}
+        medians[r["case"]].update({s["sweep"]: s["benchmark"]["stats"]["median"] for s in sweeps.get(r["case"], [])})
+    reference = {
+        (r["config"], r["replicate"]): medians[r["case"]] for r in rows if r["backend"] == REFERENCE
+    }  # the reference's own row, per sweep
+    home = next((r["benchmark"]["extra_info"].get("framework") for r in rows if r["backend"] == REFERENCE), None)
     out = []
     for r in rows:
-        timed = timings[r["case"]]
-        row = r["benchmark"]
-        if len(timed) > 1:
-            sweep = min(chosen[r["case"]], len(timed) - 1)
-            best = timed[sweep]
-            extra = {**row["extra_info"], "sweep": sweep, "sweep_medians": [t["stats"]["median"] for t in timed]}
-            extra.update({k: best["extra_info"][k] for k in TIMING_FIELDS if k in best["extra_info"]})
-            row = {**row, "stats": best["stats"], "extra_info": extra}
-        out.append(row)
+        info, mine = r["benchmark"]["extra_info"], medians[r["case"]]
+        framework = info.get("framework")
+        if r["backend"] == REFERENCE or framework == home:
+            paired = reference.get((r["config"], r["replicate"]), {})
+        else:
+            paired = {s: probes.get((r["config"], r["replicate"], s, framework)) for s in mine}
+        both = [s for s in sorted(mine) if paired.get(s)]
+        extra = {
+            **info,
+            "sweep_medians": [mine[s] for s in sorted(mine)],
+            "ref_sweep_medians": [paired.get(s) for s in sorted(mine)],
+            "time_s": float(np.exp(np.mean(np.log([mine[s] for s in both])))) if both else None,
+            "ref_s": float(np.exp(np.mean(np.log([paired[s] for s in both])))) if both else None,
+        }
+        out.append({**r["benchmark"], "extra_info": extra})
     return out
-
-
-# A row's fields that come from its timing: the chosen sweep brings its own.
-TIMING_FIELDS = ("cpu_util", "rss_peak_bytes", "per_step_s", "forward_s", "grad_over_forward")
 
 
 def merge_workers(config: pytest.Config, bench: BenchSession, records: list[dict], out: Path) -> Path:

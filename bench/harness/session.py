@@ -55,16 +55,34 @@ class BenchSession:
     replicates_run: int | None = None  # the parent: replicates started in all (pilot and second stage)
     time_account: dict = field(default_factory=dict)  # the parent: where the run's wall time went
     second_stage: dict = field(default_factory=dict)  # the parent: Stein's allocation, as decided after the pilot
+    noise: dict = field(default_factory=dict)  # the parent: per task, the pilot's variance levels (runner.noise_levels)
     warnings: list[str] = field(default_factory=list)
     outcomes: list[dict] = field(default_factory=list)  # cells that were not timed, with the reason
     incorrect: list[str] = field(default_factory=list)  # the parent: rows timed but above their tolerance
     started: set[str] = field(default_factory=set)  # frameworks whose runtime this process started
     current: ConfigData | None = None
     kept: dict = field(default_factory=dict)  # Case.row_id -> its prepared backend, until its last sweep
+    probe_calls: dict = field(default_factory=dict)  # config id -> the reference's prepared call (measure.time_probe)
+    probe_counts: dict = field(default_factory=dict)  # the reference's row key -> the loop counts its probes use
     last_framework: str | None = None  # whose library ran the previous row (measure.warm_up)
     last_call_end: float | None = None  # perf_counter when that row's last call ended
     saved: Path | None = None  # the run folder, once the measurements are in place
     report_error: str | None = None  # the report failed: the run keeps its measurements
+
+    began: float = field(default_factory=time.monotonic)
+    cases_started: int = 0  # rows (any sweep) this worker has begun
+    first_sweeps_left: int = 0  # sweep-0 rows still to come: the ones a worker never drops
+
+    def over_allowance(self) -> bool:
+        """A later sweep is dropped when, at this worker's pace so far, its sweep-0 rows still to
+        come would end past its allowance: every row is timed once per process whatever the
+        machine's speed, and the repetitions within a process shrink to fit."""
+        allowance = None if self.worker is None else self.worker.allowance_s
+        if not allowance:
+            return False
+        elapsed = time.monotonic() - self.began
+        pace = elapsed / max(1, self.cases_started)
+        return elapsed + pace * self.first_sweeps_left > allowance
 
     @property
     def worker_replicate(self) -> int | None:
@@ -79,7 +97,10 @@ class BenchSession:
 
     def calibration(self, case: Case) -> tuple[int, int] | None:
         """(iterations, rounds) the first replicate found for this row, handed on by the parent."""
-        found = None if self.worker is None else self.worker.calibration.get(case.row_key)
+        return self.calibration_of(case.row_key)
+
+    def calibration_of(self, row_key: str) -> tuple[int, int] | None:
+        found = None if self.worker is None else self.worker.calibration.get(row_key)
         return tuple(found) if found else None
 
     def log(self, record: dict) -> None:

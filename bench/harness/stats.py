@@ -190,29 +190,50 @@ def ratio_table(
     were timed: estimate over every paired replicate, Stein's interval from the moderated pilot
     variance (each label's cells of one task share a prior), replicates paired, its ν."""
     medians = rows.set_index(["backend", "config", "replicate"])[value]
-    task_of = rows.groupby("config")["task"].first()
     out = []
     for label, top, bottom in pairs:
         if top not in medians.index.get_level_values(0) or bottom not in medians.index.get_level_values(0):
             continue
-        logs = paired_ratios(rows, medians.loc[top], medians.loc[bottom])
-        spread = moderated_variances(logs, task_of.reindex(logs.index), pilot)
-        for config, values in logs.iterrows():
-            variance, df = spread.loc[config, "variance"], spread.loc[config, "df"]
-            point, low, high = stein_interval(values.to_numpy(), variance, df)
-            out.append(
-                {
-                    "config": config,
-                    "backend": label,
-                    "estimate": point,
-                    "low": low,
-                    "high": high,
-                    "replicates": int(values.notna().sum()),
-                    "df": df,
-                    "processes_for_5pct": processes_for(values.to_numpy()),
-                }
-            )
+        out += interval_lines(label, paired_ratios(rows, medians.loc[top], medians.loc[bottom]), rows, pilot)
     return pd.DataFrame(out, columns=RATIO_COLUMNS)
+
+
+def interval_lines(label: str, logs: pd.DataFrame, rows: pd.DataFrame, pilot: int | None) -> list[dict]:
+    """One line per configuration (a row of ``logs``, one column per replicate): the estimate,
+    Stein's interval from the variance moderated over the task's cells, replicates, ν."""
+    task_of = rows.groupby("config")["task"].first()
+    spread = moderated_variances(logs, task_of.reindex(logs.index), pilot)
+    out = []
+    for config, values in logs.iterrows():
+        variance, df = spread.loc[config, "variance"], spread.loc[config, "df"]
+        point, low, high = stein_interval(values.to_numpy(), variance, df)
+        out.append(
+            {
+                "config": config,
+                "backend": label,
+                "estimate": point,
+                "low": low,
+                "high": high,
+                "replicates": int(values.notna().sum()),
+                "df": df,
+                "processes_for_5pct": processes_for(values.to_numpy()),
+            }
+        )
+    return out
+
+
+def speedup_logs(rows: pd.DataFrame, reference: str, backend: str) -> pd.DataFrame:
+    """log speed-up per configuration (rows) and replicate (columns): the reference's paired time
+    over the backend's (``ref_s / time_s``: both from the same sweeps, seconds apart); a run
+    without paired times (before the probes) divides by the reference's row of the same process."""
+    part = rows[rows["backend"] == backend]
+    if "ref_s" in part and part["ref_s"].notna().any():
+        logs = np.log(part["ref_s"].astype(float) / part["time_s"].astype(float))
+        return pd.Series(logs.to_numpy(), index=pd.MultiIndex.from_frame(part[["config", "replicate"]])).unstack(
+            "replicate"
+        )
+    medians = rows.set_index(["backend", "config", "replicate"])["median"]
+    return paired_ratios(rows, medians.loc[reference], medians.loc[backend])
 
 
 def speedups(
@@ -220,7 +241,8 @@ def speedups(
 ) -> pd.DataFrame:
     """Per (configuration, backend): speedup, low, high, call, replicates paired with the reference."""
     timed = rows[rows["backend"] != reference]["backend"].unique()
-    table = ratio_table(rows, [(b, reference, b) for b in timed], pilot=pilot).rename(columns={"estimate": "speedup"})
+    lines = [line for b in timed for line in interval_lines(b, speedup_logs(rows, reference, b), rows, pilot)]
+    table = pd.DataFrame(lines, columns=RATIO_COLUMNS).rename(columns={"estimate": "speedup"})
     table["call"] = [call(lo, hi, equivalence) for lo, hi in zip(table["low"], table["high"])]
     ref = rows[rows["backend"] == reference].groupby("config").size()
     own = pd.DataFrame(
@@ -246,10 +268,9 @@ def geometric_headline(rows: pd.DataFrame, reference: str, pilot: int | None = N
     later replicates time only some rows)."""
     if pilot is not None:
         rows = rows[rows["replicate"] < pilot]
-    medians = rows.set_index(["backend", "config", "replicate"])["median"]
     out = []
     for (task, backend), part in rows[rows["backend"] != reference].groupby(["task", "backend"]):
-        logs = paired_ratios(rows, medians.loc[reference], medians.loc[backend])
+        logs = speedup_logs(rows, reference, backend)
         logs = logs[logs.index.isin(part["config"])]
         complete = logs.dropna(axis=0, how="any")  # configurations measured in every replicate
         if complete.empty:
@@ -267,3 +288,32 @@ def geometric_headline(rows: pd.DataFrame, reference: str, pilot: int | None = N
             }
         )
     return pd.DataFrame(out, columns=["task", "backend", "geomean", "low", "high", "configurations", "replicates"])
+
+
+def variance_components(values: pd.DataFrame) -> dict:
+    """The two levels of repetition, as Kalibera & Jones (2013) measure them once: ``values`` has
+    columns cell, replicate (the process), sweep and value (a log ratio). ``within`` is the
+    variance between sweeps inside one process (pooled over every cell's processes), ``between``
+    the process's own (the variance of the process means, less what within/S explains; 0 when
+    chance explains it all), ``sweeps`` S the harmonic mean of sweeps per process."""
+    per_process = values.groupby(["cell", "replicate"])["value"].agg(["mean", "var", "count"])
+    inner = per_process[per_process["count"] >= 2]
+    within = float(((inner["count"] - 1) * inner["var"]).sum() / (inner["count"] - 1).sum()) if len(inner) else np.nan
+    means = per_process.groupby(level="cell")["mean"].agg(["var", "count"])
+    means = means[means["count"] >= 2]
+    spread = float(((means["count"] - 1) * means["var"]).sum() / (means["count"] - 1).sum()) if len(means) else np.nan
+    sweeps = float(len(per_process) / (1 / per_process["count"]).sum()) if len(per_process) else np.nan
+    inner_share = within / sweeps if np.isfinite(within) else 0.0
+    between = max(0.0, spread - inner_share) if np.isfinite(spread) else np.nan
+    return {"within": within, "between": between, "process_means": spread, "sweeps": sweeps, "cells": len(means)}
+
+
+def sweeps_per_process(within: float, between: float, process_s: float, sweep_s: float, most: int = 8) -> int:
+    """Kalibera & Jones's optimum of the inner level: the sweeps per process that give the
+    narrowest interval for the time spent, sqrt(c_process σ²_within / (c_sweep σ²_between)),
+    rounded, at least 1 and at most ``most`` (a process that adds nothing of its own gets ``most``)."""
+    if not (np.isfinite(within) and process_s > 0 and sweep_s > 0):
+        return 1
+    if not between > 0:
+        return most
+    return int(min(most, max(1, round(math.sqrt(process_s * within / (sweep_s * between))))))

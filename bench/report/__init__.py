@@ -27,7 +27,7 @@ from .load import ReportError, compact_run, load_run, write_atomic
 from .per_sample import section_per_sample
 from .plots import PLOTS, save_plots
 from .prose import paragraph
-from .stability import section_stability, warnings_table
+from .stability import section_noise, section_stability, warnings_table
 from .tables import markdown
 from .training import section_training
 
@@ -50,6 +50,7 @@ SECTIONS = [
     sections.section_memory,
     sections.section_scaling,
     sections.section_isolation,
+    section_noise,
     section_stability,
 ]  # the summary, in this order
 

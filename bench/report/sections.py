@@ -42,7 +42,9 @@ def replicates_line(bench: dict) -> str:
     each = (
         "once"
         if sweeps == 1
-        else f"in {sweeps} sweeps tens of seconds apart, each block keeping one sweep for all its rows"
+        else f"in up to {sweeps} sweeps tens of seconds apart (the later ones dropped where a worker ran past its "
+        "share of the budget), each row's time in a sweep divided into the reference's timed right after its "
+        "framework's group"
     )
     text = (
         f"a pilot of {pilot} worker processes, one after another, each timing every row {each}, in its own "
@@ -52,7 +54,8 @@ def replicates_line(bench: dict) -> str:
     if stage:
         text += (
             f"; then {bench.get('replicates', pilot)} replicates in all for the cells that needed them (Stein's "
-            f"second stage, aiming at ±{stage.get('aim_half_width', float('nan')):.0%} within a budget of "
+            f"second stage, {stage.get('sweeps', sweeps)} sweeps a process, "
+            f"aiming at ±{stage.get('aim_half_width', float('nan')):.0%} within a budget of "
             f"{bench.get('budget_s', '–'):g} s{'; ' + stage['stopped'] if stage.get('stopped') else ''})"
         )
     elif isinstance(pilot, int) and pilot >= 2 and bench.get("budget_s"):

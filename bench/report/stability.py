@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..harness.stats import variance_components
 from . import prose
 from .context import Context
 from .prose import paragraph
@@ -76,6 +77,48 @@ def warnings_table(ctx: Context) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(out, columns=["config", "backend", *CHECKS, "warnings"])
+
+
+def noise_levels(ctx: Context) -> pd.DataFrame:
+    """Per task, from the rows' per-sweep times and their paired references: the SD of a log
+    speed-up between sweeps inside a process and the process's own (Kalibera & Jones's levels,
+    ``stats.variance_components``), with what a sweep and a process cost in this run and the
+    sweeps per process those give (as the runner recorded them after the pilot)."""
+    recorded = ctx.bench.get("noise") or {}
+    rows = ctx.rows[(ctx.rows["backend"] != ctx.reference) & (ctx.rows["outcome"] == "ok")]
+    out = []
+    for task, part in rows.groupby("task"):
+        values = [
+            (f"{r.config}/{r.backend}", r.replicate, sweep, np.log(ref / mine))
+            for r in part.itertuples()
+            if isinstance(r.sweep_medians, list) and isinstance(r.ref_sweep_medians, list)
+            for sweep, (mine, ref) in enumerate(zip(r.sweep_medians, r.ref_sweep_medians))
+            if ref
+        ]
+        if not values:
+            continue
+        levels = variance_components(pd.DataFrame(values, columns=["cell", "replicate", "sweep", "value"]))
+        noted = recorded.get(task, {})
+        out.append(
+            {
+                "task": task,
+                "cells": levels["cells"],
+                "sweeps a process": f"{levels['sweeps']:.1f}",
+                "SD between sweeps": f"{np.sqrt(levels['within']):.3f}",
+                "SD of a process's own": f"{np.sqrt(levels['between']):.3f}",
+                "a process costs": f"{noted['process_s']:.0f} s" if noted.get("process_s") else "–",
+                "a sweep costs": f"{noted['sweep_s']:.0f} s" if noted.get("sweep_s") else "–",
+                "best sweeps a process": noted.get("optimal_sweeps", "–"),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def section_noise(ctx: Context) -> str:
+    table = noise_levels(ctx)
+    if table.empty:
+        return ""
+    return "\n".join(["## Where the noise is", "", paragraph(prose.NOISE), "", markdown(table, index=False), ""])
 
 
 def section_stability(ctx: Context) -> str:

@@ -133,9 +133,11 @@ GRIDS = {
         per_sample_widths=(16,),
     ),
     # default: every backend at widths 16-1024, depth 4; README's command within 10 minutes on 2 cores, installation
-    # included, so the benchmarking has 7 minutes (--budget 420). A pilot of 3 processes each timing every row
-    # twice, tens of seconds apart; then processes for the rows whose cells need more for ±8 %. (Depth 2 left
-    # the default grid when the per-sample tasks came: a replicate took 200 s, the pilot alone 10 minutes.)
+    # included, so the benchmarking has 7 minutes (--budget 420). A pilot of 2 processes (the fewest that measure
+    # a process's own noise) in at most two thirds of it, each timing every row in up to 3 sweeps tens of seconds
+    # apart (most of the noise is between sweeps, and a sweep costs a fraction of a process's start, compile and
+    # warm-up: Kalibera & Jones's choice for the levels measured on three VMs, BENCHMARKING.md); a worker drops
+    # later sweeps to keep its share on a slower machine. Then processes for the cells that need more for ±8 %.
     # full: 5 pilot processes of one sweep (a second sweep would hold several configurations' GB-sized copies).
     "default": Grid(
         widths=(16, 256, 1024),
@@ -144,8 +146,8 @@ GRIDS = {
         train_widths=(16, 256),
         train_steps=5,
         seed_steps=200,
-        replicates=3,
-        sweeps=2,
+        replicates=2,
+        sweeps=3,
         row_time=0.02,
         peak_size=2048,
         budget_s=420,

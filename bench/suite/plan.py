@@ -46,6 +46,7 @@ class Case(NamedTuple):
     sweep: int = 0  # which of the worker's times through the grid
     position: int = 0  # its place in the worker's order (sweeps included)
     order_seed: int = 0  # the run's seed the order was drawn from
+    probe: bool = False  # the last row of its framework's group in the block: the reference is timed after it
 
     @property
     def row_key(self) -> str:
@@ -82,17 +83,32 @@ def shard_configs(configs: list[Config], shard: tuple[int, int] | None) -> list[
     return [config for index, config in enumerate(configs) if index % n == k - 1]
 
 
-def block(config: Config, backends: list[Entry], replicate: int, sweep: int, rng: random.Random) -> list[Case]:
-    """One configuration's rows: its frameworks in a random order, each framework's backends together, shuffled."""
+def block(
+    config: Config,
+    backends: list[Entry],
+    replicate: int,
+    sweep: int,
+    rng: random.Random,
+    only: set[str] | None = None,
+) -> list[Case]:
+    """One configuration's rows: its frameworks in a random order, each framework's backends
+    together, shuffled. The last row of each group outside the reference's framework is a probe:
+    the reference is timed right after it, so every speed-up of the group divides two timings
+    seconds apart (the reference's own group divides by the reference's row itself)."""
     by_framework: dict[str, list[Entry]] = {}
     for backend in backends:
         by_framework.setdefault(backend.framework, []).append(backend)
     groups = list(by_framework.values())
     rng.shuffle(groups)
+    home = next((b.framework for b in backends if b.reference), None)
     cases = []
     for group in groups:
         rng.shuffle(group)
-        cases += [Case(config, backend, replicate, sweep) for backend in group]
+        rows = [Case(config, b, replicate, sweep) for b in group]
+        rows = [case for case in rows if only is None or case.row_key in only]  # drawn first: one order per seed
+        if rows and group[0].framework != home:
+            rows[-1] = rows[-1]._replace(probe=True)
+        cases += rows
     return cases
 
 
@@ -119,9 +135,7 @@ def plan(
                 slots.setdefault(position + sweep * SWEEP_LAG, []).append((sweep, config))
         for position in sorted(slots):
             for sweep, config in slots[position]:
-                cases += block(config, backends, replicate, sweep, rng)
-    if only is not None:
-        cases = [case for case in cases if case.row_key in only]
+                cases += block(config, backends, replicate, sweep, rng, only)
     return [case._replace(position=position, order_seed=seed) for position, case in enumerate(cases)]
 
 
@@ -139,6 +153,7 @@ class WorkerPlan:
     calibration: dict[str, list[int]] = field(default_factory=dict)  # row key -> [iterations, rounds]
     facts: bool = False  # memory, floor and peak, once per configuration (the first replicate)
     cache_dir: str | None = None  # compile caches that outlive a worker (bench.suite.frameworks.use_compile_caches)
+    allowance_s: float | None = None  # the worker's share of the budget: later sweeps are dropped to keep it
 
     def write(self, path: Path) -> Path:
         Path(path).write_text(json.dumps(dataclasses.asdict(self)))
