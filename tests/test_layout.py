@@ -93,7 +93,7 @@ REPORT_LAYERS = (
     {"load"},
     {"context"},
     {"ratios", "tables", "prose"},
-    {"sections", "training", "per_sample", "stability", "plots"},
+    {"sections", "training", "per_sample", "second_order", "stability", "plots"},
     {"html"},
     {"__init__"},
     {"agree", "compare", "merge", "validate"},

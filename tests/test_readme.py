@@ -85,7 +85,22 @@ def test_no_text_describes_machinery_that_is_gone():
         "every row once",
         "keeping its fastest",
         "(configuration, backend, round)",
+        "keeping one sweep for all its rows",
+        "block_sweep",
     ]
     files = [*ROOT.glob("bench/**/*.py"), *ROOT.glob("reference_impl/*.py"), ROOT / "README.md"]
     found = [(path.name, phrase) for path in files for phrase in stale if phrase in path.read_text()]
     assert not found
+
+
+def test_the_reference_snippet_runs_as_pasted(tmp_path):
+    """README's reference snippet (the public API, jvp, hvp and gnvp included) in a fresh
+    interpreter, as a reader pastes it into ``python -c``."""
+    import subprocess
+    import sys
+
+    snippet = (ROOT / "README.md").read_text().split("## The reference implementation", 1)[1]
+    code = snippet.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "ri.jvp(" in code and "ri.hvp(" in code and "ri.gnvp(" in code
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -18,6 +18,7 @@ peak is the best GFLOP/s of a large square product.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import itertools
@@ -43,8 +44,18 @@ def gemm_shapes(config: Config, forward_only: bool = False) -> list[tuple[int, i
     return shapes
 
 
+# Products per layer of the R-operator's passes (reference_impl's hadamard.tangents and r_backward), each
+# 2 d n_in n_out: JVP = forward, V_W y[k-1], W R{y[k-1]} (none for layer 1: R{y[0]} = 0); HVP = those, (2) and
+# (1) as the gradient has them, R{(2)}'s two products and R{(1)}'s two (layer 1: R{delta} y[0]^T alone).
+SECOND_ORDER_PRODUCTS = {"jvp": (2, 3), "hvp": (4, 9)}  # (layer 1, every later layer)
+
+
 def pass_flops(config: Config, forward_only: bool = False) -> int:
     """FLOPs of one pass; a training row runs ``steps`` of them."""
+    if config.task in SECOND_ORDER_PRODUCTS and not forward_only:
+        first, later = SECOND_ORDER_PRODUCTS[config.task]
+        pairs = list(itertools.pairwise(config.sizes))
+        return sum(2 * config.batch * a * b * (first if k == 0 else later) for k, (a, b) in enumerate(pairs))
     flops = sum(2 * m * k * n for m, k, n, *_ in gemm_shapes(config, forward_only))
     if config.task == "per-sample" and not forward_only:  # every sample's outer products: d x P multiplications
         sizes = config.sizes
@@ -53,6 +64,10 @@ def pass_flops(config: Config, forward_only: bool = False) -> int:
 
 
 def model_grad_over_forward(config: Config) -> float:
+    """The model's ratio of the row's pass to its base pass: gradient or JVP over the forward pass,
+    HVP over the gradient (Pearlmutter's bound is against it)."""
+    if config.task == "hvp":
+        return pass_flops(config) / pass_flops(dataclasses.replace(config, task="gradient"))
     return pass_flops(config) / pass_flops(config, forward_only=True)
 
 

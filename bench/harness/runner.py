@@ -7,11 +7,18 @@ several processes spread over the run; rounds inside one process never see them.
 ``pytest --benchmark-only`` times nothing itself. It runs Stein's two stages (``stats``):
 
 1. **The pilot**: ``--replicates`` workers in turn, each timing every row of the grid in its own
-   shuffled order (``bench.suite.plan``). The first one also calibrates every row's loop counts
-   (handed to the later workers in their plans) and measures memory, the floor and the peak.
-2. **The second stage**: from the pilot alone, each cell gets the replicates its interval needs
-   for ``--precision`` (``allocate``), as many as the rest of ``--budget`` affords; workers then
-   time only the rows of the cells that still need replicates (and the reference's rows of those
+   shuffled order (``bench.suite.plan``), in up to the grid's sweeps, each row's time in a sweep
+   paired with a probe of the reference timed seconds after its framework's group. The pilot has
+   ``PILOT_SHARE`` of ``--budget``, split between its workers; a worker past its share drops its
+   later sweeps (never sweep 0), so the pilot fits on a slower machine by repeating less inside
+   each process. The first worker also calibrates every row's loop counts (handed to the later
+   workers in their plans) and measures memory, the floor and the peak. From the pilot, the
+   noise at each level (between sweeps, between processes) and each level's cost give Kalibera
+   & Jones's sweeps per process (``noise_levels``).
+2. **The second stage**, at least the rest of the budget: from the pilot alone, each cell gets the
+   replicates its interval needs for ``--precision`` (``allocate``), as many as the rest of
+   ``--budget`` affords; workers of those sweeps (never fewer than the pilot's) then time only the
+   rows of the cells that still need replicates (and the reference's rows of those
    configurations), until every cell has its number or the budget is spent.
 
 Each worker gets a ``WorkerPlan`` file and nothing else from the parent. The parent follows
@@ -57,6 +64,8 @@ ACCOUNT = (
     "report",
 )
 
+
+NARROWEST = 4  # the second stage aims at most this many times narrower than --precision
 
 # The pilot's part of --budget: the second stage always has the rest, at least a third, for the widest cells.
 PILOT_SHARE = 2 / 3
@@ -289,8 +298,9 @@ def allocate(
     seconds: float,
 ) -> tuple[dict[str, int], float]:
     """Stein's second stage: replicates per cell (row key of the backend -> n in all), from the
-    pilot alone, for the narrowest half-width h >= log(1 + precision) whose extra replicates fit in
-    ``seconds``. Returns the allocation and h."""
+    pilot alone, for one half-width h on the log scale: log(1 + precision), widened until the extra
+    replicates fit in ``seconds``, or narrowed while they still fit (the budget then goes to the
+    cells that need it most). Returns the allocation and h."""
     from .stats import moderated_variances, replicates_needed, speedup_logs
 
     cells = {}
@@ -318,6 +328,9 @@ def allocate(
     h = math.log1p(precision)
     while cost(needs(h)) > seconds and h < 5:  # widen the aim until the second stage fits the budget
         h *= 1.05
+    # Budget left over at the aim: narrow it while that still fits, so the rest goes to the widest cells.
+    while h > math.log1p(precision) / NARROWEST and cost(needs(h / 1.05)) <= seconds:
+        h /= 1.05
     return needs(h), h
 
 
@@ -486,9 +499,10 @@ def combine_sweeps(records: list[dict]) -> list[dict]:
     """One row per (configuration, backend, replicate): sweep 0's row (its checks, compile, memory
     and timing statistics) with every sweep's median, the reference's time paired with each sweep
     (the probe after the row's framework group, or, in the reference's own framework, the
-    reference's row of the same sweep), and over the sweeps that have both: ``time_s`` and
-    ``ref_s``, geometric means. Their ratio is the mean log speed-up over the process's sweeps:
-    the sweeps are the cheap level of repetition, the process the unit the interval is over."""
+    reference's row of the same sweep), and over the sweeps that have both: ``time_s``, the
+    median of the row's times, and ``ref_s``, such that ref_s / time_s is the median over those
+    sweeps of the paired speed-up. The sweeps are the cheap level of repetition, the process the
+    unit the interval is over."""
     from ..suite.registry import REFERENCE
 
     sweeps: dict[str, list[dict]] = {}
@@ -516,12 +530,16 @@ def combine_sweeps(records: list[dict]) -> list[dict]:
         else:
             paired = {s: probes.get((r["config"], r["replicate"], s, framework)) for s in mine}
         both = [s for s in sorted(mine) if paired.get(s)]
+        # The median over sweeps: a burst that reached a row but not its probe (or the reverse) spoils
+        # one sweep's pair, and with three sweeps the median sets it aside where a mean would not.
+        logs = [math.log(paired[s] / mine[s]) for s in both]
+        time_s = float(np.median([mine[s] for s in both])) if both else None
         extra = {
             **info,
             "sweep_medians": [mine[s] for s in sorted(mine)],
             "ref_sweep_medians": [paired.get(s) for s in sorted(mine)],
-            "time_s": float(np.exp(np.mean(np.log([mine[s] for s in both])))) if both else None,
-            "ref_s": float(np.exp(np.mean(np.log([paired[s] for s in both])))) if both else None,
+            "time_s": time_s,
+            "ref_s": time_s * math.exp(float(np.median(logs))) if both else None,
         }
         out.append({**r["benchmark"], "extra_info": extra})
     return out

@@ -27,6 +27,11 @@ TOLERANCE = {
     ("per-sample", "float32"): 1e-4,
     ("clipped", "float64"): 1e-10,
     ("clipped", "float32"): 1e-4,
+    # Forward mode ([y, J v]) and the Hessian times a vector: sums of the gradient's length, twice over.
+    ("jvp", "float64"): 1e-10,
+    ("jvp", "float32"): 1e-4,
+    ("hvp", "float64"): 1e-10,
+    ("hvp", "float32"): 1e-4,
     ("train", "float64"): 1e-9,
     ("train", "float32"): 1e-3,
 }
@@ -55,7 +60,7 @@ class Row:
     """What a timed row records beyond pytest-benchmark's statistics (seconds, bytes). Facts of the
     whole run (order seed, threads, the backends' relations) are in its metadata, said once."""
 
-    task: str  # gradient | train
+    task: str  # gradient | train | per-sample | clipped | jvp | hvp
     config: str  # the configuration's id (Config.id): the report never parses it out of names
     backend: str
     network: str  # square | seed
@@ -76,8 +81,9 @@ class Row:
     steps: int | None = None  # train
     batch_size: int | None = None  # train: None is full batch
     per_step_s: float | None = None  # train: median / steps
-    forward_s: float | None = None  # gradient: median time of the cost alone (same timer as the gradient's)
-    grad_over_forward: float | None = None  # gradient: median / forward_s (J/F) in this process
+    # gradient, jvp: median time of the cost alone (same timer as the row's); hvp: of the backend's own gradient
+    forward_s: float | None = None
+    grad_over_forward: float | None = None  # median / forward_s in this process: J/F, JVP/F, HVP/gradient
     model_grad_over_forward: float | None = None  # the FLOP model's J/F, (3L - 1) / L
     floor_s: float | None = None  # the fastest installed library's GEMMs for the row's products (replicate 0)
     floor_source: str | None = None  # which library supplied them
@@ -96,8 +102,8 @@ class Row:
     framework: str | None = None  # whose library computes it: the probe after its group is its reference
     sweep_medians: list | None = None  # each sweep's median, in sweep order (stats: sweep 0's)
     ref_sweep_medians: list | None = None  # the reference's time paired with each sweep (a probe, or its own row)
-    time_s: float | None = None  # geometric mean of the sweep medians that have a paired reference
-    ref_s: float | None = None  # the same of the paired reference: ref_s / time_s is the process's speed-up
+    time_s: float | None = None  # median of the sweep medians that have a paired reference
+    ref_s: float | None = None  # ref_s / time_s: the median over those sweeps of reference ÷ row, the process's value
     isolated_median_s: float | None = None  # --isolate: the same row in a fresh process
     isolated_rss_peak_bytes: int | None = None
     isolated_options: dict | None = None  # the child's pytest-benchmark options, as it ran

@@ -156,6 +156,10 @@ class BenchSession:
                 data.reference = ri.gradients(p.params, p.x, p.t, activation=config.activation)[1]
             elif config.task == "per-sample":
                 data.reference = ri.per_sample_gradients(p.params, p.x, p.t, activation=config.activation)[1]
+            elif config.task == "jvp":
+                data.reference = [ri.jvp(p.params, p.x, p.vector, activation=config.activation)]
+            elif config.task == "hvp":
+                data.reference = ri.hvp(p.params, p.x, p.t, p.vector, activation=config.activation)[1]
             elif config.task == "clipped":
                 data.reference = ri.clipped_gradients(
                     p.params, p.x, p.t, max_norm=data.problem.max_norm, activation=config.activation

@@ -27,6 +27,7 @@ from .load import ReportError, compact_run, load_run, write_atomic
 from .per_sample import section_per_sample
 from .plots import PLOTS, save_plots
 from .prose import paragraph
+from .second_order import section_second_order
 from .stability import section_noise, section_stability, warnings_table
 from .tables import markdown
 from .training import section_training
@@ -46,6 +47,7 @@ SECTIONS = [
     sections.section_efficiency,
     section_training,
     section_per_sample,
+    section_second_order,
     sections.section_compile,
     sections.section_memory,
     sections.section_scaling,

@@ -25,6 +25,7 @@ PLOTS = {
     "train": ("train-time-per-step.png", "Training: time per SGD step"),
     "per_sample": ("per-sample-time-vs-width.png", "Per-sample gradients and DP-SGD's clipped gradient: median time"),
     "per_sample_batch": ("per-sample-time-vs-batch.png", "Per-sample and clipped gradients against the batch size"),
+    "second_order": ("jvp-hvp-time-vs-width.png", "Forward mode (JVP) and the Hessian-vector product: median time"),
     "memory": (
         "memory-diag-vs-hadamard.png",
         "Memory of one call from cold buffers (tracemalloc): diagonal Jacobians against Hadamard",
@@ -123,6 +124,10 @@ def figures(ctx: Context) -> dict:
     if at_64["width"].nunique() > 1:
         panels = at_64.assign(dtype=at_64["task"] + ", " + at_64["dtype"])  # a panel per task and dtype
         made["per_sample"] = _figure(panels, _lines("median", 1e3, colours=colours), "median time per call (ms)")
+    second = ctx.table[ctx.table["task"].isin(["jvp", "hvp"])]
+    if second["width"].nunique() > 1:
+        panels = second.assign(dtype=second["task"] + ", " + second["dtype"])  # a panel per task and dtype
+        made["second_order"] = _figure(panels, _lines("median", 1e3, colours=colours), "median time per call (ms)")
     sweep = per_sample[per_sample["width"] == 256]
     if sweep["batch"].nunique() >= 3:
         made["per_sample_batch"] = _batch_figure(sweep, colours)

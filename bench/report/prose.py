@@ -140,3 +140,28 @@ warned, per backend and check (`speedups.csv` has each cell's warnings in full):
 AGREE = """Calls that agree, each run's estimate inside the other's 95 % interval with the rate a
 calibrated t interval would give beside it (P(|t_ν| < t_ν,0.975/√2), averaged over the cells' ν),
 win↔loss flips, and the cells that moved most."""
+
+SECOND_ORDER_SPEEDUP = {
+    "jvp": """Forward mode: the network's output y[L] and its directional derivative J v along one
+fixed direction v in parameter space (every backend the same v), against `{reference}`'s forward
+tangents (the R-operator on the seed's forward pass, `reference_impl.jvp`), with 95 % intervals.""",
+    "hvp": """The seed's cost and its Hessian (all parameters) times v, against `{reference}`'s
+R-operator on the seed's three equations (`reference_impl.hvp`): forward tangents, then the
+backward pass carrying the derivatives and their R-images. The frameworks use their nested
+autodiff: forward over reverse (jax, torch-func), reverse over reverse (jax-revrev, torch's
+double backward, TensorFlow's nested tapes, autograd, BackPACK), or the same R-operator in their
+ops (the -manual backends and the golden).""",
+}
+
+SECOND_ORDER_RATIO = {
+    "jvp": """JVP ÷ forward: each backend's JVP over its own forward pass (and cost), both timed in
+the same process. Forward mode costs a small constant: the reference's FLOP model (three products a
+layer against the forward pass's one, the first layer two) gives {model}.""",
+    "hvp": """HVP ÷ gradient: each backend's Hessian-vector product over its own gradient, both
+timed in the same process. Pearlmutter's bound is a small constant; the reference's FLOP model (nine
+products a layer against the gradient's three, the first layer four against one) gives {model}.""",
+}
+
+NESTED = """Each system's reverse-over-reverse HVP (the gradient of <∇C, v>) over its
+forward-over-reverse one (the JVP of ∇C) on the same network, in the same process: above 1 the
+forward-over-reverse form is the cheaper."""

@@ -26,9 +26,12 @@ def with_shape(ctx: Context, table: pd.DataFrame) -> pd.DataFrame:
     return table.join(ctx.table.drop_duplicates("config").set_index("config")[SHAPE], on="config")
 
 
-def grad_over_forward(ctx: Context) -> pd.DataFrame:
-    """J/F per (configuration, backend): gradient ÷ forward of the same backend in the same process."""
-    rows = ctx.rows.dropna(subset=["grad_over_forward"])
+def grad_over_forward(ctx: Context, task: str = "gradient") -> pd.DataFrame:
+    """J/F per (configuration, backend): gradient ÷ forward of the same backend in the same process
+    (task jvp: JVP ÷ forward; hvp: HVP ÷ the backend's own gradient)."""
+    rows = ctx.rows[ctx.rows["task"] == task].dropna(subset=["grad_over_forward"])
+    if rows.empty:
+        return pd.DataFrame(columns=RATIO_COLUMNS)
     logs = np.log(rows.set_index(["config", "backend", "replicate"])["grad_over_forward"].astype(float))
     logs = logs.unstack("replicate")
     spread = moderated_variances(logs, pd.Series(logs.index.get_level_values("backend"), index=logs.index), ctx.pilot)
@@ -49,6 +52,17 @@ def grad_over_forward(ctx: Context) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(out, columns=RATIO_COLUMNS)
+
+
+def base_ratios(ctx: Context, task: str) -> pd.DataFrame:
+    """JVP ÷ forward or HVP ÷ gradient per (configuration, backend), from the same process."""
+    return grad_over_forward(ctx, task)
+
+
+def nested_pairs(ctx: Context) -> list[tuple[str, str, str]]:
+    """(label, reverse-over-reverse backend, its forward-over-reverse counterpart), from the run's facts."""
+    timed = set(ctx.rows.loc[ctx.rows["task"] == "hvp", "backend"])
+    return [(f"{b} ÷ {n}", b, n) for b in sorted(timed) if (n := ctx.fact(b, "nested")) in timed]
 
 
 def tax_pairs(ctx: Context) -> list[tuple[str, str, str]]:

@@ -63,7 +63,8 @@ class Config:
         return SEED_CLIP
 
 
-PER_SAMPLE_PREFIX = {"per-sample": "ps", "clipped": "clip"}
+PER_SAMPLE_PREFIX = {"per-sample": "ps", "clipped": "clip", "jvp": "jvp", "hvp": "hvp"}  # tasks on square networks
+SECOND_ORDER = ("jvp", "hvp")  # forward mode and the Hessian-vector product, along Problem.vector
 
 
 def square(task: str, dtype: str, width: int, depth: int, batch: int, **kwargs) -> Config:
@@ -87,6 +88,8 @@ class Grid:
     max_replicates: int  # replicates a cell may get in all
     per_sample_widths: tuple[int, ...] = ()  # per-sample and clipped: square networks of depth 4, batch 64
     per_sample_batches: tuple[int, ...] = ()  # and a batch sweep at width 256 (the loops' linear growth)
+    second_order_widths: tuple[int, ...] = ()  # jvp and hvp: square networks of these widths, batch 64
+    second_order_depths: tuple[int, ...] = (4,)
     dtypes: tuple[str, ...] = ("float64", "float32")
 
     def configs(self, activation: str = "tanh") -> list[Config]:
@@ -106,13 +109,20 @@ class Grid:
         ]
         per_sample = [
             square(task, dtype, width, 4, batch, activation=activation)
-            for task in PER_SAMPLE_PREFIX
+            for task in ("per-sample", "clipped")
             for dtype in self.dtypes
             for width, batch in dict.fromkeys(
                 [(w, 64) for w in self.per_sample_widths] + [(256, b) for b in self.per_sample_batches]
             )
         ]
-        return gradient + train + per_sample
+        second_order = [
+            square(task, dtype, width, depth, 64, activation=activation)
+            for task in SECOND_ORDER
+            for dtype in self.dtypes
+            for depth in self.second_order_depths
+            for width in self.second_order_widths
+        ]
+        return gradient + train + per_sample + second_order
 
 
 GRIDS = {
@@ -131,6 +141,8 @@ GRIDS = {
         precision=0.2,
         max_replicates=3,
         per_sample_widths=(16,),
+        second_order_widths=(16,),
+        second_order_depths=(2,),
     ),
     # default: every backend at widths 16-1024, depth 4; README's command within 10 minutes on 2 cores, installation
     # included, so the benchmarking has 7 minutes (--budget 420). A pilot of 2 processes (the fewest that measure
@@ -154,6 +166,7 @@ GRIDS = {
         precision=0.08,
         max_replicates=30,
         per_sample_widths=(16, 256),
+        second_order_widths=(16, 256),
     ),
     "full": Grid(
         widths=(16, 64, 256, 1024, 2048, 4096),
@@ -171,6 +184,8 @@ GRIDS = {
         max_replicates=20,
         per_sample_widths=(16, 256, 1024),
         per_sample_batches=(16, 32, 64, 128, 256, 512),
+        second_order_widths=(16, 64, 256, 1024, 2048, 4096),
+        second_order_depths=(2, 4, 8, 16),
     ),
 }
 
@@ -183,6 +198,7 @@ class Problem:
     params: list[tuple[np.ndarray, np.ndarray]]
     x: np.ndarray
     t: np.ndarray
+    vector: list[tuple[np.ndarray, np.ndarray]] | None = None  # jvp, hvp: the direction in parameter space
 
     @functools.cached_property
     def max_norm(self) -> float:
@@ -222,17 +238,30 @@ def sine_task(samples: int = SEED_SAMPLES, dtype=np.float64):
     return x.astype(dtype), t.astype(dtype)
 
 
+def direction(params, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A unit-scale direction in parameter space, in the parameters' shapes and dtype (drawn in
+    float64 and cast, as ``init_params`` draws)."""
+    rng = np.random.default_rng(seed + 2)
+    return [
+        (rng.standard_normal(W.shape).astype(W.dtype), rng.standard_normal(b.shape).astype(b.dtype)) for W, b in params
+    ]
+
+
 def make_problem(config: Config, seed: int = 0) -> Problem:
     dtype = np.dtype(config.dtype)
     if config.network == "seed":
         return Problem(
             config, ri.init_params(list(config.sizes), seed=seed, dtype=dtype), *sine_task(config.batch, dtype)
         )
-    return Problem(config, *make_data(config.sizes, config.batch, dtype, seed))
+    problem = Problem(config, *make_data(config.sizes, config.batch, dtype, seed))
+    if config.task in SECOND_ORDER:
+        problem.vector = direction(problem.params, seed)
+    return problem
 
 
 def upcast(problem: Problem) -> Problem:
     """The same numbers in float64: the reference for a float32 row sees exactly its inputs."""
     as64 = lambda a: a.astype(np.float64)  # noqa: E731
     params = [(as64(W), as64(b)) for W, b in problem.params]
-    return Problem(problem.config, params, as64(problem.x), as64(problem.t))
+    vector = None if problem.vector is None else [(as64(V), as64(v)) for V, v in problem.vector]
+    return Problem(problem.config, params, as64(problem.x), as64(problem.t), vector)

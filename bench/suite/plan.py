@@ -11,16 +11,18 @@ each ratio compares rows measured seconds apart, in the same process; a framewor
 back need the long re-warm-up only where the library changes, ``measure.warm_up``). ``--shard K/N``
 keeps the K-th of every N configurations (in the grid's fixed order), all its backends with it.
 
-With S sweeps (the grid's), a worker times every row S times: sweep k of a configuration comes
-after sweep 0 of the configuration k·SWEEP_LAG places later, so a row's sweeps lie tens of
+With S sweeps (the grid's), a worker times every row up to S times: sweep k of a configuration
+comes after sweep 0 of the configuration k·SWEEP_LAG places later, so a row's sweeps lie tens of
 seconds apart, farther than the bursts in which a shared machine slows every row for a few
-seconds. Each block (configuration and replicate) keeps one sweep for all its rows, the one
-whose rows were together fastest (``runner.block_sweep``): both timings of every pair come from
-the same sweep of the same process.
+seconds. In every block (a configuration in one sweep), the last row of each framework's group
+outside the reference's is a probe: the reference is timed right after it (``measure.time_probe``),
+and each row's time in that sweep is divided into it (``runner.combine_sweeps``), so both
+timings of a speed-up lie seconds apart and a burst reaches both. A worker drops later sweeps to
+keep its share of the budget (``WorkerPlan.allowance_s``); sweep 0 it always times.
 
 The parent hands each worker a ``WorkerPlan`` (a JSON file, as pyperf's runner hands its workers
-explicit arguments): the run's options, the replicate, the order seed, the rows, the sweeps and
-the calibrated loop counts. A worker reads nothing else of the parent's command line.
+explicit arguments): the run's options, the replicate, the order seed, the rows, the sweeps, the time
+allowance and the calibrated loop counts. A worker reads nothing else of the parent's command line.
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TASKS = ("gradient", "train", "per-sample", "clipped")
+TASKS = ("gradient", "train", "per-sample", "clipped", "jvp", "hvp")
 PER_SAMPLE = ("per-sample", "clipped")  # every sample's gradient; DP-SGD's clipped mean gradient (no noise)
+SECOND_ORDER = ("jvp", "hvp")  # forward mode; the Hessian times a vector
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Entry:
     golden: bool = False  # the compiled hand-derived pass every time is set against (× golden)
     loop: str | None = None  # per-sample: the same framework's loop over samples (× loop)
     full_grid_tasks: tuple[str, ...] = ()  # tasks too slow for the smoke and default grids: the full grid runs them
+    nested: str | None = None  # hvp: the forward-over-reverse backend this reverse-over-reverse one is set against
 
     def skip_reason(self, task: str, width: int, full_grid: bool = False) -> str | None:
         if task not in self.tasks:
@@ -83,6 +85,7 @@ class Entry:
             "manual": self.manual,
             "golden": self.golden,
             "loop": self.loop,
+            "nested": self.nested,
         }
 
 
@@ -90,48 +93,62 @@ GRADIENT = ("gradient",)
 TRAIN = ("train",)
 
 ALL = ("gradient", "train", *PER_SAMPLE)
+HVP = ("hvp",)
 
 REGISTRY: dict[str, Entry] = {
     e.name: e
     for e in (
+        # jvp and hvp: the R-operator on the same equations (reference_impl.jvp, .hvp).
         Entry("numpy-hadamard", "numpy", "hadamard", "matrix calculus, Hadamard product (reference_impl)",
-              tasks=ALL, reference=True),
+              tasks=(*ALL, *SECOND_ORDER), reference=True),
         Entry("numpy-diag", "numpy", "diag", "matrix calculus, explicit diagonal Jacobians (reference_impl)",
-              tasks=ALL),
+              tasks=(*ALL, *SECOND_ORDER)),
         Entry("numba-manual", "numba", "manual", "the seed's equations compiled by numba (@njit), no framework",
-              golden=True),
+              tasks=("gradient", "train", *SECOND_ORDER), golden=True),
         # Per-sample: a Python loop over samples, value_and_grad of one sample each. The default grid leaves the
         # per-sample Python loops (this, jax-loop, tensorflow-loop) to the full grid: 40-100x slower than the
         # vectorised forms, their cells were the widest and told nothing the × loop column of torch's loop does not.
+        # jvp: make_jvp; hvp: hessian_vector_product (reverse over reverse).
         Entry("autograd", "autograd", "autodiff", "HIPS autograd: a tape over NumPy's own kernels",
-              tasks=ALL, manual="numpy-hadamard", full_grid_tasks=PER_SAMPLE),
+              tasks=(*ALL, *SECOND_ORDER), manual="numpy-hadamard", full_grid_tasks=PER_SAMPLE),
         # Per-sample: a Python loop over samples, torch.autograd.grad of one sample each (the baseline quoted).
-        Entry("torch", "torch", "autodiff", "eager autograd", tasks=ALL, manual="torch-manual"),
-        Entry("torch-manual", "torch", "manual", "the seed's equations in torch ops, eager, no autograd", tasks=ALL),
+        # jvp: torch.autograd.forward_ad's dual tensors; hvp: double backward (create_graph=True), reverse over reverse.
+        Entry("torch", "torch", "autodiff", "eager autograd", tasks=(*ALL, *SECOND_ORDER), manual="torch-manual",
+              nested="torch-func"),
+        Entry("torch-manual", "torch", "manual", "the seed's equations in torch ops, eager, no autograd",
+              tasks=(*ALL, *SECOND_ORDER)),
         # Training on the full grid only: its rows (the seed's 200 steps, 0.27 s a call) took 15 s of each default
         # replicate. Per-sample: torch.func.vmap of grad_and_value of one sample.
-        Entry("torch-func", "torch", "func", "torch.func.grad_and_value, eager", tasks=ALL, full_grid_tasks=TRAIN,
-              manual="torch-manual", loop="torch"),
+        # jvp: torch.func.jvp; hvp: torch.func.jvp of torch.func.grad (forward over reverse).
+        Entry("torch-func", "torch", "func", "torch.func.grad_and_value, eager", tasks=(*ALL, *SECOND_ORDER),
+              full_grid_tasks=TRAIN, manual="torch-manual", loop="torch"),
         Entry("torch-compile", "torch", "compile", "torch.compile of torch.func.grad_and_value (inductor)",
               eager="torch", opt_in=True),
         Entry("opacus", "opacus", "hooks", "Opacus GradSampleModule hooks (per-sample); its ghost-clipping norms, two "
               "backward passes (clipped)", tasks=PER_SAMPLE, loop="torch"),
         Entry("backpack", "backpack", "batchgrad", "BackPACK BatchGrad (per-sample); BatchL2Grad norms and a second "
-              "backward pass (clipped)", tasks=PER_SAMPLE, loop="torch"),
+              "backward pass (clipped); hessianfree's hessian_vector_product (hvp)", tasks=(*PER_SAMPLE, *HVP),
+              loop="torch"),
         # Per-sample: jax.jit of jax.vmap of value_and_grad of one sample.
+        # jvp: jit of jax.jvp; hvp: jit of jax.jvp of jax.grad (forward over reverse).
         Entry("jax", "jax", "autodiff", "jax.jit of jax.value_and_grad (training: one jitted step per iteration)",
-              tasks=ALL, eager="jax-eager", manual="jax-manual", loop="jax-loop"),
-        Entry("jax-manual", "jax", "manual", "the seed's equations in jax.numpy, jit, no jax.grad", tasks=ALL),
+              tasks=(*ALL, *SECOND_ORDER), eager="jax-eager", manual="jax-manual", loop="jax-loop"),
+        Entry("jax-manual", "jax", "manual", "the seed's equations in jax.numpy, jit, no jax.grad",
+              tasks=(*ALL, *SECOND_ORDER)),
+        Entry("jax-revrev", "jax", "revrev", "hvp: jit of jax.grad of <jax.grad, v> (reverse over reverse)",
+              tasks=HVP, nested="jax"),
         Entry("jax-eager", "jax", "eager", "jax.value_and_grad op by op, no jit", tasks=GRADIENT, max_width=256),
         Entry("jax-loop", "jax", "loop", "a Python loop over samples of a jitted value_and_grad of one sample",
               tasks=PER_SAMPLE, full_grid_tasks=PER_SAMPLE),
         Entry("jax-scan", "jax", "scan", "the whole SGD loop in one jitted lax.scan", tasks=TRAIN, eager="jax"),
         # Per-sample: tf.vectorized_map of one sample's GradientTape, under tf.function with XLA.
+        # jvp: tf.autodiff.ForwardAccumulator; hvp: nested GradientTapes (reverse over reverse); both XLA-compiled.
         Entry("tensorflow", "tensorflow", "autodiff", "tf.function(jit_compile=True) of a GradientTape (XLA)",
-              tasks=ALL, eager="tensorflow-eager", manual="tensorflow-manual", loop="tensorflow-loop"),
+              tasks=(*ALL, *SECOND_ORDER), eager="tensorflow-eager", manual="tensorflow-manual",
+              loop="tensorflow-loop"),
         # Training on the full grid only: its rows (1 s a call) took a fifth of the default grid's time.
         Entry("tensorflow-eager", "tensorflow", "eager", "GradientTape op by op, no tf.function",
-              tasks=(*GRADIENT, *TRAIN), full_grid_tasks=TRAIN, max_width=256),
+              tasks=(*GRADIENT, *TRAIN, *SECOND_ORDER), full_grid_tasks=TRAIN, max_width=256),
         Entry("tensorflow-manual", "tensorflow", "manual", "the seed's equations in TF ops, tf.function with XLA"),
         # Training: the whole SGD loop compiled; per-sample: a Python loop over samples of one sample's tf.function.
         Entry("tensorflow-loop", "tensorflow", "loop", "the whole SGD loop in one tf.function with XLA (training); "

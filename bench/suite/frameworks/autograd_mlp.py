@@ -10,7 +10,9 @@ from __future__ import annotations
 import autograd
 import autograd.numpy as anp
 import numpy as np
+from autograd import hessian_vector_product, make_jvp
 from autograd.extend import defvjp, primitive
+from autograd.misc import flatten
 
 from . import Prepared, activation_names, as_float_arrays, check_form, stream_indices
 
@@ -21,7 +23,10 @@ ACTIVATIONS = {
     "relu": (lambda z: anp.where(z > 0, z, 0), lambda y: (y > 0).astype(y.dtype)),  # derivative 0 at 0
     "identity": (lambda z: z, anp.ones_like),
 }
-FORMS = {"autodiff": "autograd.value_and_grad of the cost (training: one step per iteration)"}
+FORMS = {
+    "autodiff": "autograd.value_and_grad of the cost (training: one step per iteration; jvp: make_jvp; "
+    "hvp: hessian_vector_product, reverse over reverse)"
+}
 
 
 @primitive
@@ -46,10 +51,60 @@ def _value_and_grad(names, clip=None):
     return autograd.value_and_grad(lambda params, x, t: cost(params, x, t, names, clip))
 
 
+def network_output(params, x, names):
+    y = x
+    for (W, b), name in zip(params, names):
+        y = ACTIVATIONS[name][0](anp.dot(W, y) + b[:, None])
+    return y
+
+
+def second_order(task, names, params, x, t, vector):
+    """A call of the task on these arguments: jvp -> (y[L], J v) by ``make_jvp``; hvp -> (cost, H v)
+    by ``hessian_vector_product``. Both take one flat vector: the parameters flattened once here."""
+    flat, unflatten = flatten(params)
+    flat_vector, _ = flatten([tuple(layer) for layer in vector])
+    if task == "jvp":
+        jvp_at = make_jvp(lambda f: network_output(unflatten(f), x, names))
+
+        def forward_mode():
+            y, dy = jvp_at(flat)(flat_vector)
+            # autograd's forward mode makes float64 tangents of constants (np.where's 0 for relu): the
+            # user casts back, so the call does too
+            return y, dy.astype(y.dtype, copy=False)
+
+        return forward_mode
+    hvp_of = hessian_vector_product(lambda f: cost(unflatten(f), x, t, names))
+    return lambda: (cost(params, x, t, names), unflatten(hvp_of(flat, flat_vector)))
+
+
+def jvp(params, x, vector, activation="tanh", form="autodiff"):
+    check_form(FORMS, form, "autograd")
+    names = activation_names(activation, len(params))
+    return second_order("jvp", names, [tuple(layer) for layer in params], x, None, vector)()
+
+
+def hvp(params, x, t, vector, activation="tanh", form="autodiff"):
+    check_form(FORMS, form, "autograd")
+    names = activation_names(activation, len(params))
+    return _to_numpy(second_order("hvp", names, [tuple(layer) for layer in params], x, t, vector)())
+
+
+def _jvp_to_numpy(result):
+    """A JVP row's values: [(y[L], J v)]; its "cost" is ||J v||^2 / 2, a checksum of the product."""
+    y, dy = np.asarray(result[0]), np.asarray(result[1])
+    return 0.5 * float(np.vdot(dy, dy)), [(y, dy)]
+
+
 def prepare(task, form, problem, options) -> Prepared:
     check_form(FORMS, form, "autograd")
     c, params = problem.config, [tuple(layer) for layer in problem.params]
     names = activation_names(c.activation, len(params))
+    if task in ("jvp", "hvp"):
+        call = second_order(task, names, params, problem.x, problem.t, problem.vector)
+        base_of = _value_and_grad(names) if task == "hvp" else lambda p, x, t: cost(p, x, t, names)
+        return Prepared(
+            call, _jvp_to_numpy if task == "jvp" else _to_numpy, lambda: base_of(params, problem.x, problem.t)
+        )
     if task == "train":
         step = _sgd(names, c.lr, c.clip)
         indices = problem.indices()

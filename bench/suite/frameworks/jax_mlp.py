@@ -108,7 +108,119 @@ FORMS = {
     "eager": "jax.value_and_grad op by op, no jit",
     "scan": "the whole SGD loop in one jitted lax.scan",
     "loop": "per-sample: a Python loop over samples of a jitted value_and_grad of one sample",
+    "revrev": "hvp: jax.grad of <jax.grad, v> (reverse over reverse), jitted",
 }
+
+
+# Forward mode and second order (tasks "jvp" and "hvp"): JAX's transforms, or the R-operator written out.
+
+ACTIVATION_SECOND = {  # sigma'' through y, as reference_impl.activations
+    "sigmoid": lambda y: y * (1 - y) * (1 - 2 * y),
+    "tanh": lambda y: -2 * y * (1 - y * y),
+    "softplus": lambda y: -jnp.expm1(-y) * jnp.exp(-y),
+    "relu": jnp.zeros_like,
+    "identity": jnp.zeros_like,
+}
+
+
+def network_output(params, x, names):
+    y = x
+    for (W, b), name in zip(params, names):
+        y = ACTIVATIONS[name][0](W @ y + b[:, None])
+    return y
+
+
+def manual_tangents(params, x, vector, names):
+    """Forward tangents: y[0..L], R{z[k]} and R{y[k]} (reference_impl.hadamard.tangents)."""
+    y, R_z, R_y = [x], [None], [jnp.zeros_like(x)]
+    for k, ((W, b), (V_W, V_b), name) in enumerate(zip(params, vector, names), start=1):
+        y.append(ACTIVATIONS[name][0](W @ y[-1] + b[:, None]))
+        R_z.append(V_W @ y[k - 1] + (W @ R_y[k - 1] if k > 1 else 0) + V_b[:, None])  # R{z[k]}
+        R_y.append(ACTIVATIONS[name][1](y[k]) * R_z[k])  # R{y[k]} = nabla_sigma[k] R{z[k]}
+    return y, R_z, R_y
+
+
+def manual_hvp(params, x, t, vector, names):
+    """The R-operator on the seed's three equations, Hadamard form (reference_impl.hadamard.r_backward)."""
+    y, R_z, R_y = manual_tangents(params, x, vector, names)
+    d = x.shape[1]
+    residual = y[-1] - t
+    dC_dy_T, R_dC_dy_T = residual / d, R_y[-1] / d
+    products = [None] * len(params)
+    for k in range(len(params), 0, -1):
+        name, W, V_W = names[k - 1], params[k - 1][0], vector[k - 1][0]
+        nabla_sigma = ACTIVATIONS[name][1](y[k])
+        delta = dC_dy_T * nabla_sigma
+        R_delta = R_dC_dy_T * nabla_sigma + dC_dy_T * ACTIVATION_SECOND[name](y[k]) * R_z[k]
+        H_W = R_delta @ y[k - 1].T + (delta @ R_y[k - 1].T if k > 1 else 0)  # R{(2)}
+        products[k - 1] = (H_W, R_delta.sum(axis=1))  # R{(3)}
+        if k > 1:
+            R_dC_dy_T = W.T @ R_delta + V_W.T @ delta  # R{(1)}
+            dC_dy_T = W.T @ delta  # (1)
+    return jnp.sum(residual * residual) / (2 * d), products
+
+
+def second_order_program(task, form, names):
+    """(params, x, t, vector) -> jvp: (y[L], J v); hvp: (cost, H v)."""
+    if task == "jvp":
+        if form == "manual":
+            return lambda params, x, t, vector: (lambda y, _, R_y: (y[-1], R_y[-1]))(
+                *manual_tangents(params, x, vector, names)
+            )
+        return lambda params, x, t, vector: jax.jvp(lambda p: network_output(p, x, names), (params,), (vector,))
+    if form == "manual":
+        return lambda params, x, t, vector: manual_hvp(params, x, t, vector, names)
+    value_and_grad_ = jax.value_and_grad(functools.partial(cost, names=names))
+    if form == "revrev":
+
+        def directional(p, x, t, vector):  # <grad C(p), v>, with C as the auxiliary output
+            c, g = value_and_grad_(p, x, t)
+            return sum(jnp.vdot(a, b) for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(vector))), c
+
+        return lambda params, x, t, vector: (lambda hv, c: (c, hv))(
+            *jax.grad(directional, has_aux=True)(params, x, t, vector)
+        )
+
+    def forward_over_reverse(params, x, t, vector):
+        (c, _), (_, hv) = jax.jvp(lambda p: value_and_grad_(p, x, t), (params,), (vector,))
+        return c, hv
+
+    return forward_over_reverse
+
+
+def jvp_to_numpy(result):
+    """A JVP row's values: [(y[L], J v)]; its "cost" is ||J v||^2 / 2, a checksum of the product."""
+    y, dy = np.asarray(result[0]), np.asarray(result[1])
+    return 0.5 * float(np.vdot(dy, dy)), [(y, dy)]
+
+
+def _prepare_second_order(task, form, problem, names) -> Prepared:
+    args = (*to_device(problem.params, problem.x, problem.t), jax.device_put([tuple(v) for v in problem.vector]))
+    program, compile_s = timed(lambda: compile_ahead(second_order_program(task, form, names), *args))
+    if task == "jvp":  # the base pass: the forward pass (and its cost)
+        base = compile_ahead(functools.partial(cost, names=names), *args[:3])
+    else:  # the base pass: the same form's own gradient
+        base = compile_ahead(value_and_grad(names, manual=form == "manual"), *args[:3])
+    return Prepared(
+        lambda: jax.block_until_ready(program(*args)),
+        jvp_to_numpy if task == "jvp" else to_numpy,
+        lambda: jax.block_until_ready(base(*args[:3])),
+        compile_s,
+        compiled_bytes(program),
+    )
+
+
+def jvp(params, x, vector, activation="tanh", form="autodiff"):
+    names = activation_names(activation, len(params))
+    args = (*to_device(params, x, x[:1]), jax.device_put([tuple(v) for v in vector]))
+    y, dy = jax.jit(second_order_program("jvp", form, names))(*args)
+    return np.asarray(y), np.asarray(dy)
+
+
+def hvp(params, x, t, vector, activation="tanh", form="autodiff"):
+    names = activation_names(activation, len(params))
+    args = (*to_device(params, x, t), jax.device_put([tuple(v) for v in vector]))
+    return to_numpy(jax.jit(second_order_program("hvp", form, names))(*args))
 
 
 # Per-sample gradients and DP-SGD's clipped mean (tasks "per-sample" and "clipped"). Sample i's
@@ -232,6 +344,8 @@ def prepare(task, form, problem, options) -> Prepared:
         return _prepare_train(form, args, c, names, problem.indices())
     if task in ("per-sample", "clipped"):
         return _prepare_per_sample(task, form, args, problem, names)
+    if task in ("jvp", "hvp"):
+        return _prepare_second_order(task, form, problem, names)
     f = value_and_grad(names, manual=form == "manual")
     forward = functools.partial(cost, names=names)
     if form == "eager":

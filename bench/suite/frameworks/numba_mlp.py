@@ -207,6 +207,76 @@ def _sgd(Ws, bs, codes, clip, lr, x, t, indices, full_batch, ys, tb, dC_dy_T, hi
                     W[i, p] -= lr * g  # (2)
 
 
+# Forward mode and second order: the R-operator on the seed's equations (reference_impl.hadamard.tangents
+# and r_backward), every product through _matmul, every elementwise line an explicit loop.
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def _sigma_second(y, code):
+    """sigma'' written through y, as reference_impl.activations."""
+    if code == 0:
+        return y * (1.0 - y) * (1.0 - 2.0 * y)
+    if code == 1:
+        return -2.0 * y * (1.0 - y * y)
+    if code == 2:
+        return -np.expm1(-y) * np.exp(-y)
+    return 0.0
+
+
+@njit(cache=True, fastmath=FAST)
+def _tangents(Ws, bs, VWs, Vbs, codes, ys, R_zs, R_ys, scratch):
+    """The forward pass and its tangents: R{z[k]} = V_W[k] y[k-1] + W[k] R{y[k-1]} + V_b[k],
+    R{y[k]} = nabla_sigma[k] R{z[k]} (R{y[0]} = 0)."""
+    _forward(Ws, bs, codes, ys)
+    for k in range(1, len(Ws) + 1):
+        R_z, R_y, y, V_b, code = R_zs[k], R_ys[k], ys[k], Vbs[k - 1], codes[k - 1]
+        _matmul(VWs[k - 1], ys[k - 1], R_z, False, False)
+        if k > 1:
+            _matmul(Ws[k - 1], R_ys[k - 1], scratch[k], False, False)
+        for i in range(R_z.shape[0]):
+            for j in range(R_z.shape[1]):
+                v = R_z[i, j] + V_b[i]
+                if k > 1:
+                    v += scratch[k][i, j]
+                R_z[i, j] = v
+                R_y[i, j] = _sigma_prime(y[i, j], code) * v
+
+
+@njit(cache=True, fastmath=FAST)
+def _hvp_pass(Ws, bs, VWs, Vbs, codes, t, ys, R_zs, R_ys, dC_dy_T, R_dC_dy_T, scratch, HWs, Hbs, weight_scratch):
+    """Cost and H v into HWs, Hbs: the tangents, then the seed's backward pass and its R-image."""
+    L = len(Ws)
+    _tangents(Ws, bs, VWs, Vbs, codes, ys, R_zs, R_ys, scratch)
+    d = t.shape[1]
+    cost = _cost_and_base(ys[L], t, dC_dy_T[L])
+    for i in range(t.shape[0]):
+        for j in range(d):
+            R_dC_dy_T[L][i, j] = R_ys[L][i, j] / d  # R{dC/dy[L]} = R{y[L]} / d
+    for k in range(L, 0, -1):
+        delta, R_delta, y, R_z, H_b, code = dC_dy_T[k], R_dC_dy_T[k], ys[k], R_zs[k], Hbs[k - 1], codes[k - 1]
+        for i in range(delta.shape[0]):
+            acc = 0.0
+            for j in range(d):
+                s = _sigma_prime(y[i, j], code)
+                v = delta[i, j]
+                # R{delta} = R{dC/dy[k]} nabla_sigma[k] + dC/dy[k] nabla2_sigma[k] diag(R{z[k]})
+                r = R_delta[i, j] * s + v * _sigma_second(y[i, j], code) * R_z[i, j]
+                R_delta[i, j] = r
+                delta[i, j] = v * s
+                acc += r
+            H_b[i] = acc  # R{(3)}
+        _matmul(R_delta, ys[k - 1], HWs[k - 1], False, True)  # R{(2)}: R{delta} y[k-1]^T ...
+        if k > 1:
+            H_W, R_next = HWs[k - 1], R_dC_dy_T[k - 1]  # locals: a tuple's item cannot take +=
+            _matmul(delta, R_ys[k - 1], weight_scratch[k - 1], False, True)  # ... + delta R{y[k-1]}^T
+            H_W += weight_scratch[k - 1]
+            _matmul(Ws[k - 1], R_delta, R_next, True, False)  # R{(1)}: W^T R{delta} ...
+            _matmul(VWs[k - 1], delta, scratch[k - 1], True, False)  # ... + V_W^T delta
+            R_next += scratch[k - 1]
+            _matmul(Ws[k - 1], delta, dC_dy_T[k - 1], True, False)  # (1)
+    return cost
+
+
 # name -> (sigma, sigma' through y) as the interface has them: the compiled scalar functions.
 ACTIVATIONS = {
     name: (lambda z, c=code: _sigma(z, c), lambda y, c=code: _sigma_prime(y, c)) for name, code in CODES.items()
@@ -257,6 +327,8 @@ def compile_here(task: str, dtype: str, depth: int) -> float:
     x, t, codes = np.ones((4, 4), dtype), np.zeros((4, 4), dtype), _codes("tanh", depth)
     if task == "train":
         return timed(lambda: _prepare_train(params, x, t, 2, 0.1, None, codes, None, {}))[1]
+    if task in ("jvp", "hvp"):
+        return timed(lambda: _prepare_second_order(task, params, x, t, params, codes, {}))[1]
     return timed(lambda: _prepare_gradient(params, x, t, codes, {}))[1]
 
 
@@ -303,7 +375,62 @@ def prepare(task, form, problem, options) -> Prepared:
     codes = _codes(c.activation, len(problem.params))
     if task == "train":
         return _prepare_train(params, x, t, c.steps, c.lr, c.clip, codes, problem.indices(), options)
+    if task in ("jvp", "hvp"):
+        return _prepare_second_order(task, params, x, t, problem.vector, codes, options)
     return _prepare_gradient(params, x, t, codes, options)
+
+
+class _Tangents(_Buffers):
+    """A pass's buffers and the R-operator's: the vector, R{z}, R{y}, R{dC/dy}, scratch."""
+
+    def __init__(self, params, vector, batch: int, x):
+        super().__init__(params, batch, x)
+        self.VWs = tuple([np.ascontiguousarray(V).copy() for V, _ in vector])
+        self.Vbs = tuple([np.ascontiguousarray(v).copy() for _, v in vector])
+        self.R_zs, self.R_ys, self.R_dC_dy_T, self.scratch = (
+            tuple([np.zeros_like(y) for y in self.ys]) for _ in range(4)
+        )
+        self.weight_scratch = tuple([np.empty_like(dW) for dW in self.dWs])
+
+
+def _prepare_second_order(task, params, x, t, vector, codes, options) -> Prepared:
+    dtype = x.dtype
+    work = _Tangents(params, vector, x.shape[1], x)
+    if task == "jvp":
+        args = (work.Ws, work.bs, work.VWs, work.Vbs, codes, work.ys, work.R_zs, work.R_ys, work.scratch)
+        function, call = _tangents, lambda: _tangents(*args)
+        convert = lambda _: _jvp_to_numpy(work.ys[-1], work.R_ys[-1])  # noqa: E731
+        base_work = _Buffers(params, x.shape[1], x)  # the base pass: the forward pass and its cost
+        base = lambda: _forward_cost(base_work.Ws, base_work.bs, codes, t, base_work.ys, base_work.dC_dy_T[-1])  # noqa: E731
+    else:
+        args = (work.Ws, work.bs, work.VWs, work.Vbs, codes, t, work.ys, work.R_zs, work.R_ys, work.dC_dy_T,
+                work.R_dC_dy_T, work.scratch, work.dWs, work.dbs, work.weight_scratch)  # fmt: skip
+        function, call = _hvp_pass, lambda: _hvp_pass(*args)
+        convert = lambda cost: (float(cost), [(H.copy(), h.copy()) for H, h in zip(work.dWs, work.dbs)])  # noqa: E731
+        gradient = _prepare_gradient(params, x, t, codes, {})  # the base pass: the golden's own gradient
+        base = gradient.run
+    _ready(function, args)
+    return Prepared(call, convert, base, compile_s=_compile_s(task, dtype, len(params), options))
+
+
+def _jvp_to_numpy(y, dy):
+    """A JVP row's values: [(y[L], J v)]; its "cost" is ||J v||^2 / 2, a checksum of the product."""
+    return 0.5 * float(np.vdot(dy, dy)), [(y.copy(), dy.copy())]
+
+
+def jvp(params, x, vector, activation="tanh", form="manual"):
+    check_form(FORMS, form, "numba")
+    x = np.ascontiguousarray(x)
+    prepared = _prepare_second_order("jvp", params, x, x[:1], vector, _codes(activation, len(params)), {})
+    y, dy = prepared.to_numpy(prepared.run())[1][0]
+    return y, dy
+
+
+def hvp(params, x, t, vector, activation="tanh", form="manual"):
+    check_form(FORMS, form, "numba")
+    x, t = np.ascontiguousarray(x), np.ascontiguousarray(t)
+    prepared = _prepare_second_order("hvp", params, x, t, vector, _codes(activation, len(params)), {})
+    return prepared.to_numpy(prepared.run())
 
 
 def _prepare_gradient(params, x, t, codes, options) -> Prepared:

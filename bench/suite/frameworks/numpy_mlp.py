@@ -88,6 +88,8 @@ def prepare(task: str, form: str, problem, options: Mapping) -> Prepared:
         return Prepared(clipped, lambda result: result, traced_call=cold_clipped)
     activations = check_activations(c.activation, len(params))
     sizes = (x.shape[0], *(W.shape[0] for W, _ in params))
+    if task in ("jvp", "hvp"):
+        return _prepare_second_order(task, form, problem, out, activations, sizes, budget)
 
     def gradient():
         return ri.gradients(params, x, t, activation=c.activation, variant=form, out=out, memory_budget=budget)
@@ -105,14 +107,51 @@ def prepare(task: str, form: str, problem, options: Mapping) -> Prepared:
     return Prepared(gradient, lambda result: result, forward, traced_call=cold_gradient)
 
 
-def _refuse_over_budget(params, batch: int, form: str, budget: int | None) -> None:
+def _prepare_second_order(task, form, problem, out, activations, sizes, budget) -> Prepared:
+    """``ri.jvp`` (its base pass: the forward pass) or ``ri.hvp`` (base: the variant's own gradient)."""
+    params, x, t, vector, c = problem.params, problem.x, problem.t, problem.vector, problem.config
+    _refuse_over_budget(params, x.shape[1], form, budget, stacks=2 if task == "hvp" else 1)
+    if task == "jvp":
+
+        def forward():  # the forward pass and its cost, as the gradient task's J/F times it
+            work = get_workspace(sizes, x.shape[1], x.dtype)
+            y = forward_pass(params, x, activations, work)
+            return cost_and_output_derivative(y[-1], t, out=work.dC_dy_T[-1])[0]
+
+        return Prepared(lambda: ri.jvp(params, x, vector, activation=c.activation, variant=form), jvp_to_numpy, forward)
+    grads = [(np.empty_like(W), np.empty_like(b)) for W, b in params]
+
+    def hvp():
+        return ri.hvp(params, x, t, vector, activation=c.activation, variant=form, out=out, memory_budget=budget)
+
+    def gradient():
+        return ri.gradients(params, x, t, activation=c.activation, variant=form, out=grads, memory_budget=budget)
+
+    return Prepared(hvp, lambda result: result, gradient)
+
+
+def jvp_to_numpy(result):
+    """A JVP row's values: [(y[L], J v)]; its "cost" is ||J v||^2 / 2, a checksum of the product."""
+    y, dy = (np.asarray(a) for a in result)
+    return 0.5 * float(np.vdot(dy, dy)), [(y, dy)]
+
+
+def _refuse_over_budget(params, batch: int, form: str, budget: int | None, stacks: int = 1) -> None:
     """The library's own guard, asked before anything runs: diag over the budget is unavailable."""
     if form == "diag":
         sizes = [params[0][0].shape[1]] + [W.shape[0] for W, _ in params]
         try:
-            check_memory(sizes, batch, params[0][0].dtype, budget)
+            check_memory(sizes, batch, params[0][0].dtype, budget, stacks)
         except ri.MemoryBudgetError as exc:
             raise BackendUnavailable(str(exc)) from None
+
+
+def jvp(params, x, vector, activation="tanh", form="hadamard"):
+    return ri.jvp(params, x, vector, activation=activation, variant=form)
+
+
+def hvp(params, x, t, vector, activation="tanh", form="hadamard"):
+    return ri.hvp(params, x, t, vector, activation=activation, variant=form)
 
 
 def gradients(params, x, t, activation="tanh", clip=None, form="hadamard"):

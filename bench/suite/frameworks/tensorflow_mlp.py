@@ -150,6 +150,88 @@ def per_sample_to_numpy(result):
     return float(np.mean(costs.numpy())), as_float_arrays([(dW.numpy(), db.numpy()) for dW, db in grads])
 
 
+# Forward mode and second order (tasks "jvp" and "hvp"): forward mode by tf.autodiff.ForwardAccumulator,
+# the Hessian-vector product by nested GradientTapes (reverse over reverse), each compiled by XLA
+# (autodiff) or op by op (eager).
+
+
+def network_output(params, x, names):
+    y = x
+    for (W, b), name in zip(params, names):
+        y = ACTIVATIONS[name][0](tf.matmul(W, y) + b[:, None])
+    return y
+
+
+def second_order(task, names):
+    """(params, x, t, vector) -> jvp: (y[L], J v); hvp: (cost, H v), not compiled."""
+    if task == "jvp":
+
+        def forward_accumulator(params, x, t, vector):
+            with tf.autodiff.ForwardAccumulator(params, vector) as accumulator:
+                y = network_output(params, x, names)
+            return y, accumulator.jvp(y)
+
+        return forward_accumulator
+
+    def nested_tapes(params, x, t, vector):
+        with tf.GradientTape() as outer:
+            outer.watch(params)
+            with tf.GradientTape() as inner:
+                inner.watch(params)
+                c = cost(params, x, t, names)
+            grads = inner.gradient(c, params)
+            directional = tf.add_n(
+                [tf.reduce_sum(g * v) for layer, vs in zip(grads, vector) for g, v in zip(layer, vs)]
+            )
+        return c, outer.gradient(directional, params)
+
+    return nested_tapes
+
+
+def jvp_to_numpy(result):
+    """A JVP row's values: [(y[L], J v)]; its "cost" is ||J v||^2 / 2, a checksum of the product."""
+    y, dy = result[0].numpy(), result[1].numpy()
+    return 0.5 * float(np.vdot(dy, dy)), [(y, dy)]
+
+
+def _prepare_second_order(task, form, params, x, t, problem, names) -> Prepared:
+    vector = [(tf.constant(V), tf.constant(v)) for V, v in problem.vector]
+    program = _compiled(second_order(task, names), form)
+    if task == "jvp":  # the base pass: the forward pass and its cost
+        base = _compiled(lambda params, x, t: cost(params, x, t, names), form)
+    else:  # the base pass: the same form's own gradient
+        base = _compiled(value_and_grad(names), form)
+    compile_s = None if form == "eager" else timed(lambda: program(params, x, t, vector))[1]
+    if form != "eager":
+        base(params, x, t)
+    return Prepared(
+        lambda: program(params, x, t, vector),
+        jvp_to_numpy if task == "jvp" else to_numpy,
+        lambda: base(params, x, t),
+        compile_s,
+        compile_runs=0 if form == "eager" else 1,
+    )
+
+
+def jvp(params, x, vector, activation="tanh", form="eager"):
+    check_form(FORMS, form, "tensorflow")
+    program = _compiled(second_order("jvp", activation_names(activation, len(params))), form)
+    constants = [(tf.constant(W), tf.constant(b)) for W, b in params]
+    y, dy = program(
+        constants, tf.constant(x), tf.constant(x[:1]), [(tf.constant(V), tf.constant(v)) for V, v in vector]
+    )
+    return y.numpy(), dy.numpy()
+
+
+def hvp(params, x, t, vector, activation="tanh", form="eager"):
+    check_form(FORMS, form, "tensorflow")
+    program = _compiled(second_order("hvp", activation_names(activation, len(params))), form)
+    constants = [(tf.constant(W), tf.constant(b)) for W, b in params]
+    return to_numpy(
+        program(constants, tf.constant(x), tf.constant(t), [(tf.constant(V), tf.constant(v)) for V, v in vector])
+    )
+
+
 def prepare(task, form, problem, options) -> Prepared:
     check_form(FORMS, form, "tensorflow")
     c = problem.config
@@ -160,6 +242,8 @@ def prepare(task, form, problem, options) -> Prepared:
         return _prepare_train(form, params, x, t, c, names, problem.indices())
     if task in ("per-sample", "clipped"):
         return _prepare_per_sample(task, form, params, x, t, problem, names)
+    if task in ("jvp", "hvp"):
+        return _prepare_second_order(task, form, params, x, t, problem, names)
     f = _compiled(value_and_grad(names, manual=form == "manual"), form)
     forward = _compiled(lambda params, x, t: cost(params, x, t, names), form)
     # tf.function traces and XLA compiles on the first call: its time is the compile time.

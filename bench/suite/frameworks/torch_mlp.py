@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
+import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 
 from . import BackendUnavailable, Prepared, activation_names, as_float_arrays, check_form, stream_indices, timed
@@ -251,6 +252,151 @@ def per_sample_to_numpy(result):
     return float(costs.detach().mean()), list(zip(arrays[::2], arrays[1::2]))
 
 
+# Forward mode and second order (tasks "jvp" and "hvp"): autodiff is torch.autograd (forward_ad's
+# dual tensors; double backward with create_graph=True, reverse over reverse), func is torch.func
+# (jvp; jvp of grad, forward over reverse), manual the R-operator in torch ops.
+
+# forward_ad loads its decompositions on the first dual tensor, through torch.jit.script, which warns
+# that it is deprecated: entered once here, with that warning silenced, so no timed call pays it.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    with fwAD.dual_level():
+        fwAD.make_dual(torch.zeros(1), torch.zeros(1))
+
+ACTIVATION_SECOND = {  # sigma'' through y, as reference_impl.activations
+    "sigmoid": lambda y: y * (1 - y) * (1 - 2 * y),
+    "tanh": lambda y: -2 * y * (1 - y * y),
+    "softplus": lambda y: -torch.expm1(-y) * torch.exp(-y),
+    "relu": torch.zeros_like,
+    "identity": torch.zeros_like,
+}
+
+
+def network_output(flat, x, names):
+    y = x
+    for k, name in enumerate(names):
+        y = ACTIVATIONS[name][0](torch.addmm(flat[2 * k + 1][:, None], flat[2 * k], y))
+    return y
+
+
+@torch.no_grad()
+def manual_tangents(flat, x, vflat, names):
+    """Forward tangents: y[0..L], R{z[k]}, R{y[k]} (reference_impl.hadamard.tangents)."""
+    y, R_z, R_y = [x], [None], [None]
+    for k, name in enumerate(names, start=1):
+        W, b, V_W, V_b = flat[2 * k - 2], flat[2 * k - 1], vflat[2 * k - 2], vflat[2 * k - 1]
+        y.append(ACTIVATIONS[name][0](torch.addmm(b[:, None], W, y[-1])))
+        z = torch.addmm(V_b[:, None], V_W, y[k - 1])
+        R_z.append(z if k == 1 else z.addmm_(W, R_y[k - 1]))  # R{z[k]} = V_W y[k-1] + W R{y[k-1]} + V_b
+        R_y.append(ACTIVATIONS[name][1](y[k]) * R_z[k])  # R{y[k]} = nabla_sigma[k] R{z[k]}
+    return y, R_z, R_y
+
+
+@torch.no_grad()
+def manual_hvp(flat, x, t, vflat, names):
+    """The R-operator on the seed's three equations (reference_impl.hadamard.r_backward)."""
+    y, R_z, R_y = manual_tangents(flat, x, vflat, names)
+    d = x.shape[1]
+    residual = y[-1] - t
+    dC_dy_T, R_dC_dy_T = residual / d, R_y[-1] / d
+    products = [None] * (2 * len(names))
+    for k in range(len(names), 0, -1):
+        name, W, V_W = names[k - 1], flat[2 * k - 2], vflat[2 * k - 2]
+        nabla_sigma = ACTIVATIONS[name][1](y[k])
+        delta = dC_dy_T * nabla_sigma
+        R_delta = R_dC_dy_T * nabla_sigma + dC_dy_T * ACTIVATION_SECOND[name](y[k]) * R_z[k]
+        H_W = R_delta @ y[k - 1].T  # R{(2)}
+        if k > 1:
+            H_W.addmm_(delta, R_y[k - 1].T)
+        products[2 * k - 2], products[2 * k - 1] = H_W, R_delta.sum(dim=1)  # R{(3)}
+        if k > 1:
+            R_dC_dy_T = (W.T @ R_delta).addmm_(V_W.T, delta)  # R{(1)}
+            dC_dy_T = W.T @ delta  # (1)
+    return (residual * residual).sum() / (2 * d), products
+
+
+def second_order(task, form, names):
+    """(flat params, x, t, flat vector) -> jvp: (y[L], J v); hvp: (cost, flat H v)."""
+    if task == "jvp":
+        if form == "manual":
+            return lambda flat, x, t, vflat: (lambda y, _, R_y: (y[-1], R_y[-1]))(
+                *manual_tangents(flat, x, vflat, names)
+            )
+        if form == "func":
+            return lambda flat, x, t, vflat: torch.func.jvp(
+                lambda *f: network_output(f, x, names), tuple(flat), tuple(vflat)
+            )
+
+        def dual_numbers(flat, x, t, vflat):
+            with fwAD.dual_level():
+                duals = [fwAD.make_dual(p, v) for p, v in zip(flat, vflat)]
+                primal, tangent = fwAD.unpack_dual(network_output(duals, x, names))
+                return primal, tangent
+
+        return dual_numbers
+    if form == "manual":
+        return lambda flat, x, t, vflat: manual_hvp(flat, x, t, vflat, names)
+    if form == "func":
+        grad_and_value = torch.func.grad_and_value(functional_cost)
+
+        def forward_over_reverse(flat, x, t, vflat):
+            (_, c), (hv, _) = torch.func.jvp(lambda *f: grad_and_value(f, x, t, names), tuple(flat), tuple(vflat))
+            return c, hv
+
+        return forward_over_reverse
+
+    def double_backward(flat, x, t, vflat):
+        c = cost(list(zip(flat[::2], flat[1::2])), x, t, names)
+        grads = torch.autograd.grad(c, flat, create_graph=True)
+        directional = sum((g * v).sum() for g, v in zip(grads, vflat))
+        return c, torch.autograd.grad(directional, flat)
+
+    return double_backward
+
+
+def jvp_to_numpy(result):
+    """A JVP row's values: [(y[L], J v)]; its "cost" is ||J v||^2 / 2, a checksum of the product."""
+    y, dy = (a.detach().numpy() for a in result)
+    return 0.5 * float(np.vdot(dy, dy)), [(y, dy)]
+
+
+def _prepare_second_order(task, form, problem, names) -> Prepared:
+    params_t, x_t, t_t = to_tensors(problem.params, problem.x, problem.t, requires_grad=form == "autodiff")
+    flat = [p for layer in params_t for p in layer]
+    vflat = [torch.from_numpy(np.asarray(v)) for layer in problem.vector for v in layer]
+    program = second_order(task, form, names)
+    if task == "jvp":  # the base pass: the forward pass and its cost
+        detached = [p.detach() for p in flat]
+
+        def base():
+            with torch.inference_mode():
+                return cost(list(zip(detached[::2], detached[1::2])), x_t, t_t, names)
+    else:  # the base pass: the same form's own gradient
+        gradient = value_and_grad(form, names)
+
+        def base():
+            return gradient(flat, x_t, t_t)
+
+    return Prepared(lambda: program(flat, x_t, t_t, vflat), jvp_to_numpy if task == "jvp" else to_numpy, base)
+
+
+def jvp(params, x, vector, activation="tanh", form="autodiff"):
+    check_form(FORMS, form, "torch")
+    params_t, x_t, _ = to_tensors(params, x, x[:1], requires_grad=False)
+    flat = [p for layer in params_t for p in layer]
+    vflat = [torch.from_numpy(np.asarray(v)) for layer in vector for v in layer]
+    y, dy = second_order("jvp", form, activation_names(activation, len(params)))(flat, x_t, None, vflat)
+    return y.detach().numpy(), dy.detach().numpy()
+
+
+def hvp(params, x, t, vector, activation="tanh", form="autodiff"):
+    check_form(FORMS, form, "torch")
+    params_t, x_t, t_t = to_tensors(params, x, t, requires_grad=form == "autodiff")
+    flat = [p for layer in params_t for p in layer]
+    vflat = [torch.from_numpy(np.asarray(v)) for layer in vector for v in layer]
+    return to_numpy(second_order("hvp", form, activation_names(activation, len(params)))(flat, x_t, t_t, vflat))
+
+
 def prepare(task, form, problem, options) -> Prepared:
     check_form(FORMS, form, "torch")
     c = problem.config
@@ -259,6 +405,8 @@ def prepare(task, form, problem, options) -> Prepared:
         return _prepare_train(form, problem, names)
     if task in ("per-sample", "clipped"):
         return prepare_per_sample(task, form, problem)
+    if task in ("jvp", "hvp"):
+        return _prepare_second_order(task, form, problem, names)
     params_t, x_t, t_t = to_tensors(problem.params, problem.x, problem.t, requires_grad=form == "autodiff")
     flat = [p for layer in params_t for p in layer]
     f = value_and_grad(form, names)
