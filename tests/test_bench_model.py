@@ -238,22 +238,22 @@ def test_sweeps_time_every_row_again_configurations_later_and_frameworks_back_to
             first, again = blocks.index((config, 0)), blocks.index((config, 1))
             # other configurations' sweeps between a row's two: SWEEP_LAG of them, or all there are
             assert again - first >= min(SWEEP_LAG, sum(1 for c, s in blocks if s == 0) - 1)
-    # Within a block, each framework's backends come back to back.
+    # Within a block, each library's backends come back to back.
     block = cases[: len(chosen)]
-    runs = [b.backend.framework for b in block]
+    runs = [b.backend.library for b in block]
     assert len([f for i, f in enumerate(runs) if i == 0 or runs[i - 1] != f]) == len(set(runs))
 
 
-def _record(kind, case, median, sweep=0, config="c", backend="b", framework="torch", **extra):
+def _record(kind, case, median, sweep=0, config="c", backend="b", library="torch", **extra):
     stats = {"median": median, "data": [median]}
-    info = {"cpu_util": median, "config": config, "replicate": 0, "framework": framework, "backend": backend, **extra}
+    info = {"cpu_util": median, "config": config, "replicate": 0, "library": library, "backend": backend, **extra}
     record = {"kind": kind, "case": case, "config": config, "replicate": 0, "backend": backend}
     record["benchmark"] = {"stats": stats, "extra_info": info}
     return {**record, "row": case.removesuffix(f"-s{sweep}"), "sweep": sweep} if kind == "sweep" else record
 
 
-def _probe(median, sweep, framework="torch", config="c"):
-    return {"kind": "probe", "config": config, "replicate": 0, "sweep": sweep, "framework": framework, "median": median}
+def _probe(median, sweep, library="torch", config="c"):
+    return {"kind": "probe", "config": config, "replicate": 0, "sweep": sweep, "library": library, "median": median}
 
 
 def test_each_sweep_of_a_row_is_divided_into_the_reference_timed_beside_it():
@@ -263,14 +263,14 @@ def test_each_sweep_of_a_row_is_divided_into_the_reference_timed_beside_it():
     its probe (the worker ended first) is left out of both means."""
     ref = "numpy-hadamard"
     records = [
-        _record("row", "ref-p0", 2.0, backend=ref, framework="numpy", rel_err=1e-16),
-        _record("row", "diag-p0", 4.0, backend="numpy-diag", framework="numpy"),
+        _record("row", "ref-p0", 2.0, backend=ref, library="numpy", rel_err=1e-16),
+        _record("row", "diag-p0", 4.0, backend="numpy-diag", library="numpy"),
         _record("row", "t-p0", 1.0),
-        _record("row", "j-p0", 1.0, backend="jax", framework="jax"),
-        _record("sweep", "ref-p0-s1", 2.2, sweep=1, backend=ref, framework="numpy"),
-        _record("sweep", "diag-p0-s1", 4.4, sweep=1, backend="numpy-diag", framework="numpy"),
+        _record("row", "j-p0", 1.0, backend="jax", library="jax"),
+        _record("sweep", "ref-p0-s1", 2.2, sweep=1, backend=ref, library="numpy"),
+        _record("sweep", "diag-p0-s1", 4.4, sweep=1, backend="numpy-diag", library="numpy"),
         _record("sweep", "t-p0-s1", 3.0, sweep=1),
-        _record("sweep", "j-p0-s1", 1.1, sweep=1, backend="jax", framework="jax"),
+        _record("sweep", "j-p0-s1", 1.1, sweep=1, backend="jax", library="jax"),
         _probe(2.0, 0),
         _probe(6.0, 1),
         _probe(2.0, 0, "jax"),  # jax's probe of sweep 1 is missing
@@ -286,24 +286,25 @@ def test_each_sweep_of_a_row_is_divided_into_the_reference_timed_beside_it():
     assert by_backend[ref]["rel_err"] == 1e-16  # sweep 0's checks stay
 
 
-def test_the_reference_is_probed_after_every_other_frameworks_group():
-    """In every block, the last row of each framework's group outside the reference's framework
-    is a probe, and no other row is; a restriction to a few rows (the second stage) probes after
-    the last of them in each group."""
+def test_the_reference_is_probed_after_every_other_librarys_group():
+    """In every block, the last row of each library's group (a framework's kernels and thread
+    pools) outside the reference's is a probe, and no other row is; a restriction to a few rows
+    (the second stage) probes after the last of them in each group."""
     configs = GRIDS["smoke"].configs()
     chosen = backends.select(None)
     cases = plan(configs, chosen, 5, 0, sweeps=2)
     for index, case in enumerate(cases):
         following = cases[index + 1] if index + 1 < len(cases) else None
-        ends_group = following is None or (following.backend.framework, following.config, following.sweep) != (
-            case.backend.framework,
+        ends_group = following is None or (following.backend.library, following.config, following.sweep) != (
+            case.backend.library,
             case.config,
             case.sweep,
         )
-        assert case.probe == (ends_group and case.backend.framework != "numpy"), case.id
+        assert case.probe == (ends_group and case.backend.library != "numpy"), case.id
     some = {c.row_key for c in cases if c.backend.name in ("torch", "jax", "numpy-diag")}
     later = plan(configs, chosen, 5, 3, sweeps=2, only=some)
     assert {c.backend.name for c in later if c.probe} == {"torch", "jax"}
+    assert {b.library for b in chosen if b.framework in ("autograd", "opacus", "backpack")} == {"numpy", "torch"}
 
 
 def test_replanning_with_the_recorded_seed_reproduces_every_replicates_order():

@@ -16,6 +16,7 @@ up and times the same prepared call again, and logs only its timing.
 from __future__ import annotations
 
 import contextlib
+import resource
 import time
 import tracemalloc
 from pathlib import Path
@@ -34,16 +35,25 @@ from .session import BenchSession
 # past the 0.1 s that OpenBLAS's threads spin after it (a row's own first call, or a slow call,
 # often covers it). At least one call of the row's own before its timing: caches refilled.
 WARMUP_CALLS, WARMUP_SECONDS = 1, 0.12
+# A row's first timing in a process (sweep 0, right after prepare) needs more: torch's forward mode
+# and JAX's compiled programs ran their first 2-3 calls 1.3-3x slow here (allocator pools, oneDNN's
+# kernels, XLA's buffers), and one warm-up call left the whole first sweep 30-200 % slow.
+FIRST_WARMUP_CALLS, FIRST_WARMUP_SECONDS = 3, 0.03
 
 
-def warm_up(call, other_library_quiet_since: float | None = None, calls_made: int = 0) -> int:
+def warm_up(call, other_library_quiet_since: float | None = None, calls_made: int = 0, first: bool = False) -> int:
     """Calls until the row has made WARMUP_CALLS (``calls_made`` counts its first call, made just
-    before) and, after another library's row (``other_library_quiet_since``: the perf_counter
-    when that library's last call ended), WARMUP_SECONDS have passed since: caches filled and the
-    previous library's spinning threads quiet before timing starts. Returns the calls made here."""
-    calls = 0
-    while calls_made + calls < WARMUP_CALLS or (
-        other_library_quiet_since is not None and time.perf_counter() - other_library_quiet_since < WARMUP_SECONDS
+    before; with ``first``, the row's first timing in the process, FIRST_WARMUP_CALLS and
+    FIRST_WARMUP_SECONDS of calls) and, after another library's row (``other_library_quiet_since``:
+    the perf_counter when that library's last call ended), WARMUP_SECONDS have passed since: caches
+    filled and the previous library's spinning threads quiet before timing starts. Returns the
+    calls made here."""
+    calls, start = 0, time.perf_counter()
+    least, lasting = (FIRST_WARMUP_CALLS, FIRST_WARMUP_SECONDS) if first else (WARMUP_CALLS, 0.0)
+    while (
+        calls_made + calls < least
+        or time.perf_counter() - start < lasting
+        or (other_library_quiet_since is not None and time.perf_counter() - other_library_quiet_since < WARMUP_SECONDS)
     ):
         call()
         calls += 1
@@ -128,22 +138,27 @@ def time_row(
     budget = 0.002 if quick else bench.row_time  # --benchmark-max-time, or the grid's
     with phases("warm-up"):
         if not quick:
-            switched = bench.last_framework != case.backend.framework
-            warm_up(prepared.run, bench.last_call_end if switched else None, calls_made)
+            switched = bench.last_framework != case.backend.library
+            warm_up(prepared.run, bench.last_call_end if switched else None, calls_made, first=not case.sweep)
         if not quick:
             counts = counts or bench.calibration(case) or timing.calibrate(prepared.run, budget)
     benchmark.group = f"{config.task} {config.id}"
     with phases("timing"):
         rss_baseline = isolate.reset_peak_rss()  # the timed calls' own memory, above what exists now
+        faults_start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         cpu_start, wall_start = time.process_time(), time.perf_counter()
         if quick:
             benchmark(prepared.run)
         else:
             benchmark.pedantic(prepared.run, iterations=counts[0], rounds=counts[1])
+        calls = 1 if quick else counts[0] * counts[1]
         # Busy threads over the timed loop: compared with the thread policy in the report.
         fields = {
             "cpu_util": (time.process_time() - cpu_start) / max(time.perf_counter() - wall_start, 1e-9),
             "rss_peak_bytes": max(0, isolate.peak_rss_bytes() - rss_baseline),
+            # Pages the kernel mapped afresh per call: a call writing a fresh 134 MB output faults in
+            # 33,000 pages of 4 KiB (or 64 huge ones), the source of the per-sample rows' spread.
+            "faults_per_call": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_start) / calls,
         }
         median = benchmark.stats.stats.median if benchmark.stats else None
         if config.task == "train":
@@ -159,12 +174,12 @@ def time_row(
                 grad_over_forward=median / forward_s if median else None,
                 model_grad_over_forward=flops.model_grad_over_forward(config),
             )
-    bench.last_framework, bench.last_call_end = case.backend.framework, time.perf_counter()
+    bench.last_framework, bench.last_call_end = case.backend.library, time.perf_counter()
     return fields, counts
 
 
 def time_probe(case: Case, bench: BenchSession, phases: Phases) -> None:
-    """After the last row of a framework's group in a block: the reference's call of the same
+    """After the last row of a library's group in a block: the reference's call of the same
     configuration, warmed up by the same rule (the group's library goes quiet first) and timed
     in blocks as a row is. Logged for the parent, which divides the group's rows into it: a
     speed-up is then two timings seconds apart, and a burst of noise on the machine reaches both."""
@@ -179,19 +194,19 @@ def time_probe(case: Case, bench: BenchSession, phases: Phases) -> None:
             bench.probe_calls[case.config.id] = prepared
             while len(bench.probe_calls) > PROBES_KEPT:  # the configurations whose sweeps are still due
                 bench.probe_calls.pop(next(iter(bench.probe_calls)))
-        switched = bench.last_framework != reference.framework
+        switched = bench.last_framework != reference.library
         warm_up(prepared.run, bench.last_call_end if switched else None)
         counts = bench.calibration_of(key) or bench.probe_counts.get(key)
         counts = bench.probe_counts[key] = counts or timing.calibrate(prepared.run, bench.row_time)
         median = float(np.median(timing.block_times(prepared.run, *counts)))
-    bench.last_framework, bench.last_call_end = reference.framework, time.perf_counter()
+    bench.last_framework, bench.last_call_end = reference.library, time.perf_counter()
     bench.log(
         {
             "kind": "probe",
             "config": case.config.id,
             "replicate": case.replicate,
             "sweep": case.sweep,
-            "framework": case.backend.framework,
+            "library": case.backend.library,
             "median": median,
         }
     )
@@ -207,6 +222,8 @@ def time_again(benchmark, case: Case, bench: BenchSession) -> None:
     counts; its timing is logged for the parent, which combines the row's sweeps."""
     kept = bench.kept.get(case.row_id)
     if kept is None:  # skipped or failed in sweep 0 (its outcome says why), or timed by an ended worker
+        if case.probe:  # the rest of its group still needs the reference beside it
+            time_probe(case, bench, Phases())
         pytest.skip(f"sweep {case.sweep}: sweep 0 did not time this row in this worker")
     prepared, counts = kept
     if case.sweep == bench.sweeps - 1:
@@ -234,10 +251,18 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
     cold = bench.worker is None or bench.worker.facts
     quick = benchmark.disabled  # plain pytest: every measurement once, as short as it can be
     with phases("prepare and compile"):
-        prepared = prepare(bench, case, measure_compile=cold and not quick)
-        start = time.perf_counter()
-        result = prepared.run()  # checked below: the first result, before any timing
-        first_call_s = time.perf_counter() - start
+        try:
+            prepared = prepare(bench, case, measure_compile=cold and not quick)
+        except pytest.skip.Exception as exc:
+            skipped = exc
+        else:
+            skipped, start = None, time.perf_counter()
+            result = prepared.run()  # checked below: the first result, before any timing
+            first_call_s = time.perf_counter() - start
+    if skipped is not None:
+        if case.probe and not quick:  # a row declared not to run can end its group: the probe is still due
+            time_probe(case, bench, phases)
+        raise skipped
     # Checked now, before the timing refills any out= buffer: no copy of the results is needed.
     cost, values = prepared.to_numpy(result)
     assert all(np.asarray(v).dtype == np.dtype(config.dtype) for layer in values for v in layer), "dtype changed"
@@ -253,7 +278,7 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
         task=config.task,
         config=config.id,
         backend=backend.name,
-        framework=backend.framework,
+        library=backend.library,
         network=config.network,
         width=config.width,
         depth=config.depth,

@@ -263,7 +263,7 @@ def row_frame(records: list[dict]) -> pd.DataFrame:
             {
                 **{k: r["extra_info"][k] for k in ("config", "backend", "task", "replicate")},
                 "median": r["stats"]["median"],
-                **{k: r["extra_info"].get(k) for k in ("time_s", "ref_s")},
+                **{k: r["extra_info"].get(k) for k in ("time_s", "ref_s", "sweep_medians", "ref_sweep_medians")},
             }
             for r in rows
             if r["extra_info"]["outcome"] == "ok"
@@ -301,13 +301,11 @@ def allocate(
     pilot alone, for one half-width h on the log scale: log(1 + precision), widened until the extra
     replicates fit in ``seconds``, or narrowed while they still fit (the budget then goes to the
     cells that need it most). Returns the allocation and h."""
-    from .stats import moderated_variances, replicates_needed, speedup_logs
+    from .stats import replicates_needed, speedup_intervals
 
     cells = {}
-    task_of = rows.groupby("config")["task"].first()
     for backend in sorted(set(rows["backend"]) - {reference}):
-        logs = speedup_logs(rows, reference, backend)
-        spread = moderated_variances(logs, task_of.reindex(logs.index), pilot)
+        spread = speedup_intervals(rows, reference, backend, pilot).set_index("config")
         for config, (variance, df) in spread[["variance", "df"]].iterrows():
             cells[f"{config}/{backend}"] = (config, variance, df)
     if not cells:
@@ -498,11 +496,10 @@ def run(session: pytest.Session, bench: BenchSession, options: dict, selected: l
 def combine_sweeps(records: list[dict]) -> list[dict]:
     """One row per (configuration, backend, replicate): sweep 0's row (its checks, compile, memory
     and timing statistics) with every sweep's median, the reference's time paired with each sweep
-    (the probe after the row's framework group, or, in the reference's own framework, the
-    reference's row of the same sweep), and over the sweeps that have both: ``time_s``, the
-    median of the row's times, and ``ref_s``, such that ref_s / time_s is the median over those
-    sweeps of the paired speed-up. The sweeps are the cheap level of repetition, the process the
-    unit the interval is over."""
+    (the probe after the row's library's group, or, in the reference's own library, the
+    reference's row of the same sweep), and over the sweeps that have both, geometric means:
+    ``time_s`` and ``ref_s``, whose ratio is the process's mean log speed-up. The sweeps are the
+    cheap level of repetition, the process the unit the interval is over (``stats``)."""
     from ..suite.registry import REFERENCE
 
     sweeps: dict[str, list[dict]] = {}
@@ -510,7 +507,7 @@ def combine_sweeps(records: list[dict]) -> list[dict]:
         if record["kind"] == "sweep":
             sweeps.setdefault(record["row"], []).append(record)
     probes = {
-        (r["config"], r["replicate"], r["sweep"], r["framework"]): r["median"] for r in records if r["kind"] == "probe"
+        (r["config"], r["replicate"], r["sweep"], r["library"]): r["median"] for r in records if r["kind"] == "probe"
     }
     rows = [r for r in records if r["kind"] == "row"]
     medians = {}  # case -> {sweep: median}
@@ -520,26 +517,22 @@ def combine_sweeps(records: list[dict]) -> list[dict]:
     reference = {
         (r["config"], r["replicate"]): medians[r["case"]] for r in rows if r["backend"] == REFERENCE
     }  # the reference's own row, per sweep
-    home = next((r["benchmark"]["extra_info"].get("framework") for r in rows if r["backend"] == REFERENCE), None)
+    home = next((r["benchmark"]["extra_info"].get("library") for r in rows if r["backend"] == REFERENCE), None)
     out = []
     for r in rows:
         info, mine = r["benchmark"]["extra_info"], medians[r["case"]]
-        framework = info.get("framework")
-        if r["backend"] == REFERENCE or framework == home:
+        library = info.get("library")
+        if r["backend"] == REFERENCE or library == home:
             paired = reference.get((r["config"], r["replicate"]), {})
         else:
-            paired = {s: probes.get((r["config"], r["replicate"], s, framework)) for s in mine}
+            paired = {s: probes.get((r["config"], r["replicate"], s, library)) for s in mine}
         both = [s for s in sorted(mine) if paired.get(s)]
-        # The median over sweeps: a burst that reached a row but not its probe (or the reverse) spoils
-        # one sweep's pair, and with three sweeps the median sets it aside where a mean would not.
-        logs = [math.log(paired[s] / mine[s]) for s in both]
-        time_s = float(np.median([mine[s] for s in both])) if both else None
         extra = {
             **info,
             "sweep_medians": [mine[s] for s in sorted(mine)],
             "ref_sweep_medians": [paired.get(s) for s in sorted(mine)],
-            "time_s": time_s,
-            "ref_s": time_s * math.exp(float(np.median(logs))) if both else None,
+            "time_s": float(np.exp(np.mean(np.log([mine[s] for s in both])))) if both else None,
+            "ref_s": float(np.exp(np.mean(np.log([paired[s] for s in both])))) if both else None,
         }
         out.append({**r["benchmark"], "extra_info": extra})
     return out

@@ -99,11 +99,12 @@ class Row:
     traced_bytes: int | None = None  # NumPy-based: tracemalloc peak of one call from a cold workspace, outputs included
     compiled_bytes: int | None = None  # XLA's memory_analysis of the compiled program (arguments, outputs, temporaries)
     rss_peak_bytes: int | None = None  # kernel peak-RSS mark over the timed calls, above the RSS before them
-    framework: str | None = None  # whose library computes it: the probe after its group is its reference
+    faults_per_call: float | None = None  # minor page faults per timed call (fresh pages mapped by the kernel)
+    library: str | None = None  # whose kernels and thread pools compute it: its group's probe divides it
     sweep_medians: list | None = None  # each sweep's median, in sweep order (stats: sweep 0's)
     ref_sweep_medians: list | None = None  # the reference's time paired with each sweep (a probe, or its own row)
-    time_s: float | None = None  # median of the sweep medians that have a paired reference
-    ref_s: float | None = None  # ref_s / time_s: the median over those sweeps of reference ÷ row, the process's value
+    time_s: float | None = None  # geometric mean of the sweep medians that have a paired reference
+    ref_s: float | None = None  # the same of the paired reference: ref_s / time_s is the process's speed-up
     isolated_median_s: float | None = None  # --isolate: the same row in a fresh process
     isolated_rss_peak_bytes: int | None = None
     isolated_options: dict | None = None  # the child's pytest-benchmark options, as it ran

@@ -14,12 +14,23 @@ import html
 import numpy as np
 import pandas as pd
 
-from ..harness.stats import geometric_headline
+from ..harness.stats import geometric_headline, ratio_table
 from .context import Context
 from .per_sample import TASKS as PER_SAMPLE_TASKS
 from .plots import PLOTS
-from .ratios import autograd_tax, golden_ratios, grad_over_forward, loop_ratios, over_batch_gradient
+from .ratios import (
+    autograd_tax,
+    base_ratios,
+    golden_ratios,
+    grad_over_forward,
+    loop_ratios,
+    nested_pairs,
+    over_batch_gradient,
+)
+from .second_order import BASE
+from .second_order import TASKS as SECOND_ORDER_TASKS
 from .sections import replicates_line, time_account
+from .stability import noise_levels
 from .tables import fmt_speedup, fmt_time, speedup_cell, tally
 
 STYLE = """
@@ -257,6 +268,35 @@ def page(ctx: Context, plots: list[str]) -> str:
                 f"<h3>{html.escape(heading)} ÷ the same backend's batch gradient</h3>",
                 _across(price, "estimate", lambda v: f"{v:.2f}"),
             ]
+    for task, heading in SECOND_ORDER_TASKS.items():
+        part = ctx.task(task)
+        if part.empty:
+            continue
+        cells = part.assign(
+            cell=[
+                speedup_cell(ctx.reference, *r)
+                for r in zip(part["backend"], part["speedup"], part["low"], part["high"])
+            ]
+        )
+        parts += [
+            f"<h2>{html.escape(heading)}: speed-up against {html.escape(ctx.reference)}</h2>",
+            _across(cells, "cell", str),
+        ]
+        ratios = base_ratios(ctx, task)
+        if not ratios.empty:
+            parts += [
+                f"<h3>{html.escape(heading)} ÷ the same backend's {BASE[task]} (same process)</h3>",
+                _across(ratios, "estimate", lambda v: f"{v:.2f}"),
+            ]
+    nested = ratio_table(ctx.rows[ctx.rows["task"] == "hvp"], nested_pairs(ctx), pilot=ctx.pilot)
+    if not nested.empty:
+        parts += [
+            "<h3>HVP: reverse over reverse ÷ forward over reverse</h3>",
+            _across(nested, "estimate", lambda v: f"{v:.2f}"),
+        ]
+    noise = noise_levels(ctx)
+    if not noise.empty:
+        parts += ["<h2>Where the noise is</h2>", _table(noise.set_index("task"))]
     account = time_account(bench)
     if not account.empty:
         parts += ["<h2>Where the run's time went</h2>", _table(account.set_index("part"))]

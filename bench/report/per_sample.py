@@ -25,12 +25,13 @@ def memory_table(ctx: Context, task: str) -> pd.DataFrame:
     """Peak RSS above the process's before the timed calls (every backend), and tracemalloc's peak
     of one call from cold buffers (NumPy-based), per backend and configuration."""
     part = ctx.task(task)
-    columns = [c for c in ("rss_peak_bytes", "traced_bytes", "compiled_bytes") if c in part and part[c].notna().any()]
+    sizes = ("rss_peak_bytes", "traced_bytes", "compiled_bytes")
+    columns = [c for c in (*sizes, "faults_per_call") if c in part and part[c].notna().any()]
     if not columns:
         return pd.DataFrame()
     table = part[["config", "backend", *columns]].copy()
     for column in columns:
-        table[column] = table[column].map(fmt_bytes)
+        table[column] = table[column].map(fmt_bytes if column in sizes else lambda v: f"{v:,.0f}")
     return table.sort_values(["config", "backend"])
 
 

@@ -121,8 +121,14 @@ batch and dtype, same process): the price of asking for every sample [95 % inter
 
 PER_SAMPLE_MEMORY = """`rss_peak_bytes`: the kernel's peak-RSS mark over the timed calls above the RSS
 before them (every backend); `traced_bytes`: tracemalloc's peak of one call from cold buffers
-(NumPy-based); `compiled_bytes`: XLA's account of the compiled program. The per-sample output is
-d × P numbers; the ghost-norm path holds no such array."""
+(NumPy-based); `compiled_bytes`: XLA's account of the compiled program; `faults_per_call`: minor
+page faults per timed call. The per-sample output is d × P numbers; the ghost-norm path holds no
+such array. A backend that writes a fresh output every call (134 MB at width 256 in float64) has
+the kernel map it anew each time: tens of thousands of 4 KiB pages, or a few dozen huge pages where
+transparent huge pages are granted (`madvise` here, which NumPy asks for and the frameworks' allocators
+may not). How many of the call's pages come back huge varies with the machine's free memory, and
+that is the within-process spread of these rows; the reference writes into reused buffers (`out=`)
+and faults nothing."""
 
 NOISE = """A speed-up's noise at the two levels the run repeats (Kalibera & Jones 2013): between the
 sweeps of one process (the same row timed again tens of seconds later, each time divided into the

@@ -146,10 +146,10 @@ GRIDS = {
     ),
     # default: every backend at widths 16-1024, depth 4; README's command within 10 minutes on 2 cores, installation
     # included, so the benchmarking has 7 minutes (--budget 420). A pilot of 2 processes (the fewest that measure
-    # a process's own noise) in at most two thirds of it, each timing every row in up to 3 sweeps tens of seconds
-    # apart (most of the noise is between sweeps, and a sweep costs a fraction of a process's start, compile and
-    # warm-up: Kalibera & Jones's choice for the levels measured on three VMs, BENCHMARKING.md); a worker drops
-    # later sweeps to keep its share on a slower machine. Then processes for the cells that need more for ±8 %.
+    # a process's own noise) in at most two thirds of it, each timing every row in up to 2 sweeps tens of seconds
+    # apart (Kalibera & Jones's choice for the levels measured here: a sweep's SD 0.07-0.17 against a process's
+    # 0.02-0.04, a process's own cost 33 s against a sweep's 45-60 s); a worker drops its later sweep to keep its
+    # share on a slower machine. Then processes (of the sweeps the pilot's levels call for) where cells need more.
     # full: 5 pilot processes of one sweep (a second sweep would hold several configurations' GB-sized copies).
     "default": Grid(
         widths=(16, 256, 1024),
@@ -159,7 +159,7 @@ GRIDS = {
         train_steps=5,
         seed_steps=200,
         replicates=2,
-        sweeps=3,
+        sweeps=2,
         row_time=0.02,
         peak_size=2048,
         budget_s=420,

@@ -93,22 +93,23 @@ def block(
     rng: random.Random,
     only: set[str] | None = None,
 ) -> list[Case]:
-    """One configuration's rows: its frameworks in a random order, each framework's backends
-    together, shuffled. The last row of each group outside the reference's framework is a probe:
+    """One configuration's rows: its libraries in a random order (a framework's kernels and thread
+    pools: autograd runs on NumPy's, Opacus and BackPACK on torch's), each library's backends
+    together, shuffled. The last row of each group outside the reference's library is a probe:
     the reference is timed right after it, so every speed-up of the group divides two timings
     seconds apart (the reference's own group divides by the reference's row itself)."""
-    by_framework: dict[str, list[Entry]] = {}
+    by_library: dict[str, list[Entry]] = {}
     for backend in backends:
-        by_framework.setdefault(backend.framework, []).append(backend)
-    groups = list(by_framework.values())
+        by_library.setdefault(backend.library, []).append(backend)
+    groups = list(by_library.values())
     rng.shuffle(groups)
-    home = next((b.framework for b in backends if b.reference), None)
+    home = next((b.library for b in backends if b.reference), None)
     cases = []
     for group in groups:
         rng.shuffle(group)
         rows = [Case(config, b, replicate, sweep) for b in group]
         rows = [case for case in rows if only is None or case.row_key in only]  # drawn first: one order per seed
-        if rows and group[0].framework != home:
+        if rows and group[0].library != home:
             rows[-1] = rows[-1]._replace(probe=True)
         cases += rows
     return cases

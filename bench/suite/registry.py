@@ -26,6 +26,8 @@ class FrameworkInfo:
     module: str  # the mirror module, behind bench.suite.frameworks.Framework
     imports: str  # the package imported (find_spec looks for it without importing)
     extra: str | None  # the pyproject extra that installs it (None: always installed)
+    library: str = ""  # whose kernels and thread pools it runs on (its name where empty): rows of one library
+    # run back to back without the library-switch wait, and share the reference's probe
 
 
 FRAMEWORKS: dict[str, FrameworkInfo] = {
@@ -35,10 +37,10 @@ FRAMEWORKS: dict[str, FrameworkInfo] = {
         FrameworkInfo("torch", "bench.suite.frameworks.torch_mlp", "torch", "torch"),
         FrameworkInfo("jax", "bench.suite.frameworks.jax_mlp", "jax", "jax"),
         FrameworkInfo("tensorflow", "bench.suite.frameworks.tensorflow_mlp", "tensorflow", "tensorflow"),
-        FrameworkInfo("autograd", "bench.suite.frameworks.autograd_mlp", "autograd", "autograd"),
+        FrameworkInfo("autograd", "bench.suite.frameworks.autograd_mlp", "autograd", "autograd", library="numpy"),
         FrameworkInfo("numba", "bench.suite.frameworks.numba_mlp", "numba", "numba"),
-        FrameworkInfo("opacus", "bench.suite.frameworks.opacus_mlp", "opacus", "opacus"),
-        FrameworkInfo("backpack", "bench.suite.frameworks.backpack_mlp", "backpack", "backpack"),
+        FrameworkInfo("opacus", "bench.suite.frameworks.opacus_mlp", "opacus", "opacus", library="torch"),
+        FrameworkInfo("backpack", "bench.suite.frameworks.backpack_mlp", "backpack", "backpack", library="torch"),
     )
 }
 
@@ -60,6 +62,11 @@ class Entry:
     full_grid_tasks: tuple[str, ...] = ()  # tasks too slow for the smoke and default grids: the full grid runs them
     nested: str | None = None  # hvp: the forward-over-reverse backend this reverse-over-reverse one is set against
 
+    @property
+    def library(self) -> str:
+        """Whose kernels and thread pools the backend runs on: autograd NumPy's, Opacus and BackPACK torch's."""
+        return FRAMEWORKS[self.framework].library or self.framework
+
     def skip_reason(self, task: str, width: int, full_grid: bool = False) -> str | None:
         if task not in self.tasks:
             return f"{self.name} has no {task} form"
@@ -79,6 +86,7 @@ class Entry:
         """What a run records of the entry, so that its report never needs today's registry."""
         return {
             "framework": self.framework,
+            "library": self.library,
             "method": self.method,
             "reference": self.reference,
             "eager": self.eager,
