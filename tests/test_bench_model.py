@@ -244,67 +244,34 @@ def test_sweeps_time_every_row_again_configurations_later_and_frameworks_back_to
     assert len([f for i, f in enumerate(runs) if i == 0 or runs[i - 1] != f]) == len(set(runs))
 
 
-def _record(kind, case, median, sweep=0, config="c", backend="b", library="torch", **extra):
+def _record(kind, case, median, sweep=0, config="c", **extra):
     stats = {"median": median, "data": [median]}
-    info = {"cpu_util": median, "config": config, "replicate": 0, "library": library, "backend": backend, **extra}
-    record = {"kind": kind, "case": case, "config": config, "replicate": 0, "backend": backend}
-    record["benchmark"] = {"stats": stats, "extra_info": info}
+    info = {"cpu_util": median, "config": config, "replicate": 0, **extra}
+    record = {"kind": kind, "case": case, "benchmark": {"stats": stats, "extra_info": info}}
     return {**record, "row": case.removesuffix(f"-s{sweep}"), "sweep": sweep} if kind == "sweep" else record
 
 
-def _probe(median, sweep, library="torch", config="c"):
-    return {"kind": "probe", "config": config, "replicate": 0, "sweep": sweep, "library": library, "median": median}
-
-
-def test_each_sweep_of_a_row_is_divided_into_the_reference_timed_beside_it():
-    """A burst slowed sweep 1 of the torch group and its probe alike: the speed-up of each sweep is
-    the probe's time over the row's (2/1 and 6/3), so the burst cancels; numpy-diag (the
-    reference's own library) divides into the reference's row of the same sweep; a sweep without
-    its probe (the worker ended first) is left out of both means."""
-    ref = "numpy-hadamard"
+def test_a_block_keeps_one_sweep_for_all_its_rows_so_pairs_stay_pairs():
+    """A burst slowed sweep 1 of rows a and b: their block (configuration c) keeps sweep 0 for
+    every row, c too, though c alone was faster in sweep 1; another block chooses on its own."""
     records = [
-        _record("row", "ref-p0", 2.0, backend=ref, library="numpy", rel_err=1e-16),
-        _record("row", "diag-p0", 4.0, backend="numpy-diag", library="numpy"),
-        _record("row", "t-p0", 1.0),
-        _record("row", "j-p0", 1.0, backend="jax", library="jax"),
-        _record("sweep", "ref-p0-s1", 2.2, sweep=1, backend=ref, library="numpy"),
-        _record("sweep", "diag-p0-s1", 4.4, sweep=1, backend="numpy-diag", library="numpy"),
-        _record("sweep", "t-p0-s1", 3.0, sweep=1),
-        _record("sweep", "j-p0-s1", 1.1, sweep=1, backend="jax", library="jax"),
-        _probe(2.0, 0),
-        _probe(6.0, 1),
-        _probe(2.0, 0, "jax"),  # jax's probe of sweep 1 is missing
+        _record("row", "a-p0", 2.0, rel_err=1e-16),
+        _record("row", "b-p0", 1.0),
+        _record("row", "c-p0", 1.0),
+        _record("row", "d-p0", 5.0, config="other"),
+        _record("sweep", "a-p0-s1", 6.0, sweep=1),
+        _record("sweep", "b-p0-s1", 3.0, sweep=1),
+        _record("sweep", "c-p0-s1", 0.9, sweep=1),
+        _record("sweep", "d-p0-s1", 4.0, sweep=1, config="other"),
     ]
-    by_backend = {r["extra_info"]["backend"]: r["extra_info"] for r in combine_sweeps(records)}
-    torch = by_backend["b"]
-    assert torch["sweep_medians"] == [1.0, 3.0] and torch["ref_sweep_medians"] == [2.0, 6.0]
-    assert torch["ref_s"] / torch["time_s"] == pytest.approx(2.0)  # the burst cancelled in its pair
-    assert by_backend["numpy-diag"]["ref_s"] / by_backend["numpy-diag"]["time_s"] == pytest.approx(0.5)
-    jax = by_backend["jax"]
-    assert jax["ref_sweep_medians"] == [2.0, None] and jax["time_s"] == 1.0 and jax["ref_s"] == 2.0
-    assert by_backend[ref]["ref_s"] == by_backend[ref]["time_s"]
-    assert by_backend[ref]["rel_err"] == 1e-16  # sweep 0's checks stay
-
-
-def test_the_reference_is_probed_after_every_other_librarys_group():
-    """In every block, the last row of each library's group (a framework's kernels and thread
-    pools) outside the reference's is a probe, and no other row is; a restriction to a few rows
-    (the second stage) probes after the last of them in each group."""
-    configs = GRIDS["smoke"].configs()
-    chosen = backends.select(None)
-    cases = plan(configs, chosen, 5, 0, sweeps=2)
-    for index, case in enumerate(cases):
-        following = cases[index + 1] if index + 1 < len(cases) else None
-        ends_group = following is None or (following.backend.library, following.config, following.sweep) != (
-            case.backend.library,
-            case.config,
-            case.sweep,
-        )
-        assert case.probe == (ends_group and case.backend.library != "numpy"), case.id
-    some = {c.row_key for c in cases if c.backend.name in ("torch", "jax", "numpy-diag")}
-    later = plan(configs, chosen, 5, 3, sweeps=2, only=some)
-    assert {c.backend.name for c in later if c.probe} == {"torch", "jax"}
-    assert {b.library for b in chosen if b.framework in ("autograd", "opacus", "backpack")} == {"numpy", "torch"}
+    a, b, c, d = combine_sweeps(records)
+    assert [r["extra_info"]["sweep"] for r in (a, b, c, d)] == [0, 0, 0, 1]
+    assert a["stats"]["median"] / b["stats"]["median"] == 2.0  # sweep 0's pair, not sweep 0's a over sweep 1's b
+    assert c["stats"]["median"] == 1.0 and c["extra_info"]["sweep_medians"] == [1.0, 0.9]
+    assert d["stats"]["median"] == 4.0 and d["extra_info"]["cpu_util"] == 4.0  # the timing fields of its sweep
+    assert a["extra_info"]["rel_err"] == 1e-16  # sweep 0's checks stay
+    lone = combine_sweeps([_record("row", "e-p0", 4.0)])  # a sweep lost with its worker: the row as timed
+    assert lone[0]["stats"]["median"] == 4.0 and "sweep" not in lone[0]["extra_info"]
 
 
 def test_replanning_with_the_recorded_seed_reproduces_every_replicates_order():

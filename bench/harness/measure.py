@@ -178,52 +178,11 @@ def time_row(
     return fields, counts
 
 
-def time_probe(case: Case, bench: BenchSession, phases: Phases) -> None:
-    """After the last row of a library's group in a block: the reference's call of the same
-    configuration, warmed up by the same rule (the group's library goes quiet first) and timed
-    in blocks as a row is. Logged for the parent, which divides the group's rows into it: a
-    speed-up is then two timings seconds apart, and a burst of noise on the machine reaches both."""
-    from ..suite.registry import REFERENCE
-
-    reference = backends.REGISTRY[REFERENCE]
-    key = f"{case.config.id}/{REFERENCE}"
-    with phases("reference probes"):
-        prepared = bench.probe_calls.get(case.config.id)
-        if prepared is None:
-            prepared = backends.prepare(reference, case.config.task, bench.data(case.config).problem, {})
-            bench.probe_calls[case.config.id] = prepared
-            while len(bench.probe_calls) > PROBES_KEPT:  # the configurations whose sweeps are still due
-                bench.probe_calls.pop(next(iter(bench.probe_calls)))
-        switched = bench.last_framework != reference.library
-        warm_up(prepared.run, bench.last_call_end if switched else None)
-        counts = bench.calibration_of(key) or bench.probe_counts.get(key)
-        counts = bench.probe_counts[key] = counts or timing.calibrate(prepared.run, bench.row_time)
-        median = float(np.median(timing.block_times(prepared.run, *counts)))
-    bench.last_framework, bench.last_call_end = reference.library, time.perf_counter()
-    bench.log(
-        {
-            "kind": "probe",
-            "config": case.config.id,
-            "replicate": case.replicate,
-            "sweep": case.sweep,
-            "library": case.backend.library,
-            "median": median,
-        }
-    )
-
-
-# Prepared reference calls a worker keeps for its probes: a configuration's sweeps lie SWEEP_LAG
-# configurations apart, so this many are in flight at once.
-PROBES_KEPT = 6
-
-
 def time_again(benchmark, case: Case, bench: BenchSession) -> None:
     """A later sweep: the prepared call of sweep 0, warmed up and timed again with the same loop
     counts; its timing is logged for the parent, which combines the row's sweeps."""
     kept = bench.kept.get(case.row_id)
     if kept is None:  # skipped or failed in sweep 0 (its outcome says why), or timed by an ended worker
-        if case.probe:  # the rest of its group still needs the reference beside it
-            time_probe(case, bench, Phases())
         pytest.skip(f"sweep {case.sweep}: sweep 0 did not time this row in this worker")
     prepared, counts = kept
     if case.sweep == bench.sweeps - 1:
@@ -235,8 +194,6 @@ def time_again(benchmark, case: Case, bench: BenchSession) -> None:
     # just before (the median of its blocks absorbs a first block that starts from colder caches).
     timing_fields, _ = time_row(benchmark, case, bench, prepared, False, phases, counts, calls_made=1)
     benchmark.extra_info.update(timing_fields)
-    if case.probe:
-        time_probe(case, bench, phases)
     bench.rows_done(benchmark, case, phases)
 
 
@@ -251,18 +208,10 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
     cold = bench.worker is None or bench.worker.facts
     quick = benchmark.disabled  # plain pytest: every measurement once, as short as it can be
     with phases("prepare and compile"):
-        try:
-            prepared = prepare(bench, case, measure_compile=cold and not quick)
-        except pytest.skip.Exception as exc:
-            skipped = exc
-        else:
-            skipped, start = None, time.perf_counter()
-            result = prepared.run()  # checked below: the first result, before any timing
-            first_call_s = time.perf_counter() - start
-    if skipped is not None:
-        if case.probe and not quick:  # a row declared not to run can end its group: the probe is still due
-            time_probe(case, bench, phases)
-        raise skipped
+        prepared = prepare(bench, case, measure_compile=cold and not quick)
+        start = time.perf_counter()
+        result = prepared.run()  # checked below: the first result, before any timing
+        first_call_s = time.perf_counter() - start
     # Checked now, before the timing refills any out= buffer: no copy of the results is needed.
     cost, values = prepared.to_numpy(result)
     assert all(np.asarray(v).dtype == np.dtype(config.dtype) for layer in values for v in layer), "dtype changed"
@@ -309,7 +258,5 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
         row.isolated_median_s, row.isolated_rss_peak_bytes, row.isolated_options = isolated
     if bench.sweeps > 1:
         bench.kept[case.row_id] = (prepared, counts)  # timed again in the later sweeps, with the same blocks
-    if case.probe and not quick:
-        time_probe(case, bench, phases)
     benchmark.extra_info.update(row.as_dict())
     bench.rows_done(benchmark, case, phases, counts)

@@ -7,8 +7,8 @@ several processes spread over the run; rounds inside one process never see them.
 ``pytest --benchmark-only`` times nothing itself. It runs Stein's two stages (``stats``):
 
 1. **The pilot**: ``--replicates`` workers in turn, each timing every row of the grid in its own
-   shuffled order (``bench.suite.plan``), in up to the grid's sweeps, each row's time in a sweep
-   paired with a probe of the reference timed seconds after its framework's group. The pilot has
+   shuffled order (``bench.suite.plan``), in up to the grid's sweeps, each block (a configuration)
+   keeping one sweep for all its rows (``block_sweep``). The pilot has
    ``PILOT_SHARE`` of ``--budget``, split between its workers; a worker past its share drops its
    later sweeps (never sweep 0), so the pilot fits on a slower machine by repeating less inside
    each process. The first worker also calibrates every row's loop counts (handed to the later
@@ -57,7 +57,6 @@ ACCOUNT = (
     "prepare and compile",
     "warm-up",
     "timing",
-    "reference probes",
     "memory, floor and peak",
     "checks and bookkeeping",
     "between workers",
@@ -263,7 +262,6 @@ def row_frame(records: list[dict]) -> pd.DataFrame:
             {
                 **{k: r["extra_info"][k] for k in ("config", "backend", "task", "replicate")},
                 "median": r["stats"]["median"],
-                **{k: r["extra_info"].get(k) for k in ("time_s", "ref_s", "sweep_medians", "ref_sweep_medians")},
             }
             for r in rows
             if r["extra_info"]["outcome"] == "ok"
@@ -301,11 +299,13 @@ def allocate(
     pilot alone, for one half-width h on the log scale: log(1 + precision), widened until the extra
     replicates fit in ``seconds``, or narrowed while they still fit (the budget then goes to the
     cells that need it most). Returns the allocation and h."""
-    from .stats import replicates_needed, speedup_intervals
+    from .stats import moderated_variances, replicates_needed, speedup_logs
 
     cells = {}
+    task_of = rows.groupby("config")["task"].first()
     for backend in sorted(set(rows["backend"]) - {reference}):
-        spread = speedup_intervals(rows, reference, backend, pilot).set_index("config")
+        logs = speedup_logs(rows, reference, backend)
+        spread = moderated_variances(logs, task_of.reindex(logs.index), pilot)
         for config, (variance, df) in spread[["variance", "df"]].iterrows():
             cells[f"{config}/{backend}"] = (config, variance, df)
     if not cells:
@@ -334,21 +334,29 @@ def allocate(
 
 def noise_levels(records: list[dict], account: Account, warm: int) -> dict[str, dict]:
     """Per task: where the noise of a speed-up is (the variance between sweeps inside a process and
-    the process's own, ``stats.variance_components`` on every cell's per-sweep log speed-ups), what
+    the process's own, ``stats.variance_components`` on every cell's per-sweep log speed-ups, each
+    sweep's row over the reference's row of the same sweep), what
     each level costs here (a warm process's seconds outside its later sweeps, a sweep's seconds),
     and Kalibera & Jones's sweeps per process for them."""
     from ..suite.registry import REFERENCE
     from .stats import sweeps_per_process, variance_components
 
+    rows = combine_sweeps(records)
+    reference = {
+        (r["extra_info"]["config"], r["extra_info"]["replicate"]): r["extra_info"].get("sweep_medians")
+        for r in rows
+        if r["extra_info"]["backend"] == REFERENCE
+    }
     values = []
-    for row in combine_sweeps(records):
+    for row in rows:
         info = row["extra_info"]
-        if info["backend"] == REFERENCE or info["outcome"] != "ok":
+        refs = reference.get((info["config"], info["replicate"]))
+        if info["backend"] == REFERENCE or info["outcome"] != "ok" or not refs or not info.get("sweep_medians"):
             continue
-        for sweep, (mine, ref) in enumerate(zip(info["sweep_medians"], info["ref_sweep_medians"])):
-            if ref:
-                cell = f"{info['config']}/{info['backend']}"
-                values.append((info["task"], cell, info["replicate"], sweep, math.log(ref / mine)))
+        for sweep, (mine, ref) in enumerate(zip(info["sweep_medians"], refs)):
+            values.append(
+                (info["task"], f"{info['config']}/{info['backend']}", info["replicate"], sweep, math.log(ref / mine))
+            )
     frame = pd.DataFrame(values, columns=["task", "cell", "replicate", "sweep", "value"])
     # A warm process's later sweeps: seconds (start of the row to its record) and how many sweeps' worth of rows.
     later, sweeps_done, begun = {}, {}, {}
@@ -493,49 +501,55 @@ def run(session: pytest.Session, bench: BenchSession, options: dict, selected: l
     return merge_workers(config, bench, records, staging / "benchmarks.json")
 
 
-def combine_sweeps(records: list[dict]) -> list[dict]:
-    """One row per (configuration, backend, replicate): sweep 0's row (its checks, compile, memory
-    and timing statistics) with every sweep's median, the reference's time paired with each sweep
-    (the probe after the row's library's group, or, in the reference's own library, the
-    reference's row of the same sweep), and over the sweeps that have both, geometric means:
-    ``time_s`` and ``ref_s``, whose ratio is the process's mean log speed-up. The sweeps are the
-    cheap level of repetition, the process the unit the interval is over (``stats``)."""
-    from ..suite.registry import REFERENCE
+def block_sweep(log_medians: np.ndarray) -> int:
+    """The sweep a block (one configuration in one replicate) keeps: the one whose rows were, taken
+    together, fastest (the least sum of log medians over the rows timed in every sweep). A burst
+    of the machine's noise slows a run of consecutive rows in one sweep; choosing for the whole
+    block keeps every pair of timings from one sweep, and no backend picks its own lucky sweep
+    (with a dozen rows in a block, one pair's own noise barely moves the choice)."""
+    return int(np.argmin(np.sum(log_medians, axis=0)))
 
+
+def combine_sweeps(records: list[dict]) -> list[dict]:
+    """One row per (configuration, backend, replicate): sweep 0's row (its checks, compile and
+    memory) with the timing of its block's chosen sweep (``block_sweep``), and every sweep's
+    median recorded (``sweep_medians``: the noise levels are measured from them)."""
     sweeps: dict[str, list[dict]] = {}
     for record in records:
         if record["kind"] == "sweep":
             sweeps.setdefault(record["row"], []).append(record)
-    probes = {
-        (r["config"], r["replicate"], r["sweep"], r["library"]): r["median"] for r in records if r["kind"] == "probe"
-    }
     rows = [r for r in records if r["kind"] == "row"]
-    medians = {}  # case -> {sweep: median}
+    timings = {
+        r["case"]: [r["benchmark"]]
+        + [s["benchmark"] for s in sorted(sweeps.get(r["case"], []), key=lambda s: s["sweep"])]
+        for r in rows
+    }
+    blocks: dict[tuple, list[str]] = {}
     for r in rows:
-        medians[r["case"]] = {0: r["benchmark"]["stats"]["median"]}
-        medians[r["case"]].update({s["sweep"]: s["benchmark"]["stats"]["median"] for s in sweeps.get(r["case"], [])})
-    reference = {
-        (r["config"], r["replicate"]): medians[r["case"]] for r in rows if r["backend"] == REFERENCE
-    }  # the reference's own row, per sweep
-    home = next((r["benchmark"]["extra_info"].get("library") for r in rows if r["backend"] == REFERENCE), None)
+        info = r["benchmark"]["extra_info"]
+        blocks.setdefault((info["config"], info["replicate"]), []).append(r["case"])
+    chosen = {}
+    for cases in blocks.values():
+        most = max(len(timings[c]) for c in cases)
+        complete = [c for c in cases if len(timings[c]) == most]
+        logs = np.log([[t["stats"]["median"] for t in timings[c]] for c in complete])
+        chosen.update(dict.fromkeys(cases, block_sweep(logs)))
     out = []
     for r in rows:
-        info, mine = r["benchmark"]["extra_info"], medians[r["case"]]
-        library = info.get("library")
-        if r["backend"] == REFERENCE or library == home:
-            paired = reference.get((r["config"], r["replicate"]), {})
-        else:
-            paired = {s: probes.get((r["config"], r["replicate"], s, library)) for s in mine}
-        both = [s for s in sorted(mine) if paired.get(s)]
-        extra = {
-            **info,
-            "sweep_medians": [mine[s] for s in sorted(mine)],
-            "ref_sweep_medians": [paired.get(s) for s in sorted(mine)],
-            "time_s": float(np.exp(np.mean(np.log([mine[s] for s in both])))) if both else None,
-            "ref_s": float(np.exp(np.mean(np.log([paired[s] for s in both])))) if both else None,
-        }
-        out.append({**r["benchmark"], "extra_info": extra})
+        timed = timings[r["case"]]
+        row = r["benchmark"]
+        if len(timed) > 1:
+            sweep = min(chosen[r["case"]], len(timed) - 1)
+            best = timed[sweep]
+            extra = {**row["extra_info"], "sweep": sweep, "sweep_medians": [t["stats"]["median"] for t in timed]}
+            extra.update({k: best["extra_info"][k] for k in TIMING_FIELDS if k in best["extra_info"]})
+            row = {**row, "stats": best["stats"], "extra_info": extra}
+        out.append(row)
     return out
+
+
+# A row's fields that come from its timing: the chosen sweep brings its own.
+TIMING_FIELDS = ("cpu_util", "rss_peak_bytes", "faults_per_call", "per_step_s", "forward_s", "grad_over_forward")
 
 
 def merge_workers(config: pytest.Config, bench: BenchSession, records: list[dict], out: Path) -> Path:

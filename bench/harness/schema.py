@@ -100,11 +100,9 @@ class Row:
     compiled_bytes: int | None = None  # XLA's memory_analysis of the compiled program (arguments, outputs, temporaries)
     rss_peak_bytes: int | None = None  # kernel peak-RSS mark over the timed calls, above the RSS before them
     faults_per_call: float | None = None  # minor page faults per timed call (fresh pages mapped by the kernel)
-    library: str | None = None  # whose kernels and thread pools compute it: its group's probe divides it
-    sweep_medians: list | None = None  # each sweep's median, in sweep order (stats: sweep 0's)
-    ref_sweep_medians: list | None = None  # the reference's time paired with each sweep (a probe, or its own row)
-    time_s: float | None = None  # geometric mean of the sweep medians that have a paired reference
-    ref_s: float | None = None  # the same of the paired reference: ref_s / time_s is the process's speed-up
+    library: str | None = None  # whose kernels and thread pools compute it (rows of one library run back to back)
+    sweep: int | None = None  # with several sweeps: the one its block (configuration, replicate) kept
+    sweep_medians: list | None = None  # each sweep's median, in sweep order
     isolated_median_s: float | None = None  # --isolate: the same row in a fresh process
     isolated_rss_peak_bytes: int | None = None
     isolated_options: dict | None = None  # the child's pytest-benchmark options, as it ran

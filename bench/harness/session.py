@@ -62,8 +62,6 @@ class BenchSession:
     started: set[str] = field(default_factory=set)  # frameworks whose runtime this process started
     current: ConfigData | None = None
     kept: dict = field(default_factory=dict)  # Case.row_id -> its prepared backend, until its last sweep
-    probe_calls: dict = field(default_factory=dict)  # config id -> the reference's prepared call (measure.time_probe)
-    probe_counts: dict = field(default_factory=dict)  # the reference's row key -> the loop counts its probes use
     last_framework: str | None = None  # whose library ran the previous row (measure.warm_up)
     last_call_end: float | None = None  # perf_counter when that row's last call ended
     saved: Path | None = None  # the run folder, once the measurements are in place
@@ -97,10 +95,7 @@ class BenchSession:
 
     def calibration(self, case: Case) -> tuple[int, int] | None:
         """(iterations, rounds) the first replicate found for this row, handed on by the parent."""
-        return self.calibration_of(case.row_key)
-
-    def calibration_of(self, row_key: str) -> tuple[int, int] | None:
-        found = None if self.worker is None else self.worker.calibration.get(row_key)
+        found = None if self.worker is None else self.worker.calibration.get(case.row_key)
         return tuple(found) if found else None
 
     def log(self, record: dict) -> None:

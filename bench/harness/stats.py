@@ -222,103 +222,11 @@ def interval_lines(label: str, logs: pd.DataFrame, rows: pd.DataFrame, pilot: in
     return out
 
 
-def sweep_values(rows: pd.DataFrame, reference: str, backend: str) -> pd.DataFrame:
-    """Every paired sweep of a backend's rows: columns cell (the configuration), replicate, sweep and
-    value, the log of the reference's paired time over the row's. Empty for a run before the probes."""
-    part = rows[rows["backend"] == backend]
-    if "ref_sweep_medians" not in part:
-        return pd.DataFrame(columns=["cell", "replicate", "sweep", "value"])
-    values = [
-        (config, replicate, sweep, math.log(ref / mine))
-        for config, replicate, times, refs in zip(
-            part["config"], part["replicate"], part["sweep_medians"], part["ref_sweep_medians"]
-        )
-        if isinstance(times, list) and isinstance(refs, list)
-        for sweep, (mine, ref) in enumerate(zip(times, refs))
-        if ref and mine
-    ]
-    return pd.DataFrame(values, columns=["cell", "replicate", "sweep", "value"])
-
-
 def speedup_logs(rows: pd.DataFrame, reference: str, backend: str) -> pd.DataFrame:
-    """log speed-up per configuration (rows) and replicate (columns): the mean over the process's
-    sweeps of the reference's paired time over the backend's (both seconds apart); a run without
-    paired sweeps (before the probes) divides by the reference's row of the same process."""
-    values = sweep_values(rows, reference, backend)
-    if not values.empty:
-        means = values.groupby(["cell", "replicate"])["value"].mean()
-        return means.unstack("replicate").rename_axis(index="config")
+    """log speed-up per configuration (rows) and replicate (columns): the reference's time over the
+    backend's, both from the same sweep of the same process."""
     medians = rows.set_index(["backend", "config", "replicate"])["median"]
     return paired_ratios(rows, medians.loc[reference], medians.loc[backend])
-
-
-def two_level_variances(values: pd.DataFrame, pilot: int | None) -> pd.DataFrame:
-    """Per cell, the variance of one process's mean log ratio and its degrees of freedom, from the
-    two levels Kalibera & Jones (2013) separate: σ²_process + σ²_sweeps / S. The variance between
-    sweeps is each cell's own (pooled over its pilot processes: P (S - 1) degrees of freedom),
-    moderated over the cells as limma moderates (``fit_prior``); the process's own, σ²_process, is
-    one per group of cells (the variance of the process means less what the sweeps explain,
-    pooled: one degree of freedom a cell). ν is Satterthwaite's for the sum. Columns ``variance``,
-    ``df``; cells without two sweeps in a process get NaN (their caller falls back to the
-    variance of their process means)."""
-    pilot_values = values if pilot is None else values[values["replicate"] < pilot]
-    per_process = pilot_values.groupby(["cell", "replicate"])["value"].agg(["mean", "var", "count"])
-    inner = per_process[per_process["count"] >= 2]
-    cells = per_process.index.get_level_values("cell").unique()
-    out = pd.DataFrame({"variance": np.nan, "df": np.nan}, index=cells)
-    if inner.empty:
-        return out
-    within_df = (inner["count"] - 1).groupby(level="cell").sum()
-    within = ((inner["count"] - 1) * inner["var"]).groupby(level="cell").sum() / within_df
-    common = float(within_df.median())
-    prior = fit_prior(within[within_df == common].to_numpy(), common)
-    moderated_within = pd.Series({c: moderated(within[c], within_df[c], prior)[0] for c in within.index})
-    moderated_df = pd.Series({c: moderated(within[c], within_df[c], prior)[1] for c in within.index})
-    sweeps = per_process["count"].groupby(level="cell").agg(lambda n: len(n) / (1 / n).sum())  # harmonic mean
-    means = per_process["mean"].groupby(level="cell").agg(["var", "count"])
-    spread = means[means["count"] >= 2]
-    excess = spread["var"] - moderated_within.reindex(spread.index) / sweeps.reindex(spread.index)
-    process_df = float((spread["count"] - 1).sum())
-    process = max(0.0, float(excess.mean())) if len(excess.dropna()) else 0.0
-    for cell in within.index:
-        sweep_part = moderated_within[cell] / sweeps[cell]
-        variance = process + sweep_part
-        denominator = (process**2 / process_df if process_df > 0 else 0.0) + sweep_part**2 / moderated_df[cell]
-        out.loc[cell] = (variance, min(variance**2 / denominator, MAX_PRIOR_DF) if denominator > 0 else np.nan)
-    return out
-
-
-def speedup_intervals(rows: pd.DataFrame, reference: str, backend: str, pilot: int | None) -> pd.DataFrame:
-    """Per configuration: the speed-up's estimate over every process (the mean of the process
-    means), its Stein interval from the pilot's two-level variance of a process mean, replicates
-    and ν; cells without paired sweeps take their process means' variance, moderated."""
-    logs = speedup_logs(rows, reference, backend)
-    task_of = rows.groupby("config")["task"].first()
-    spread = moderated_variances(logs, task_of.reindex(logs.index), pilot)
-    values = sweep_values(rows, reference, backend)
-    if not values.empty:
-        values = values.assign(task=values["cell"].map(task_of))
-        for _, part in values.groupby("task"):  # the process's own variance is one per task
-            levels = two_level_variances(part, pilot).dropna()
-            spread.loc[levels.index.intersection(spread.index), ["variance", "df"]] = levels
-    out = []
-    for config, row in logs.iterrows():
-        variance, df = spread.loc[config, "variance"], spread.loc[config, "df"]
-        point, low, high = stein_interval(row.to_numpy(), variance, df)
-        out.append(
-            {
-                "config": config,
-                "backend": backend,
-                "estimate": point,
-                "low": low,
-                "high": high,
-                "replicates": int(row.notna().sum()),
-                "df": df,
-                "processes_for_5pct": processes_for(row.to_numpy()),
-                "variance": variance,
-            }
-        )
-    return pd.DataFrame(out, columns=[*RATIO_COLUMNS, "variance"])
 
 
 def speedups(
@@ -326,9 +234,8 @@ def speedups(
 ) -> pd.DataFrame:
     """Per (configuration, backend): speedup, low, high, call, replicates paired with the reference."""
     timed = rows[rows["backend"] != reference]["backend"].unique()
-    frames = [speedup_intervals(rows, reference, b, pilot)[RATIO_COLUMNS] for b in timed]
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RATIO_COLUMNS)
-    table = table.rename(columns={"estimate": "speedup"})
+    lines = [line for b in timed for line in interval_lines(b, speedup_logs(rows, reference, b), rows, pilot)]
+    table = pd.DataFrame(lines, columns=RATIO_COLUMNS).rename(columns={"estimate": "speedup"})
     table["call"] = [call(lo, hi, equivalence) for lo, hi in zip(table["low"], table["high"])]
     ref = rows[rows["backend"] == reference].groupby("config").size()
     own = pd.DataFrame(

@@ -5,7 +5,7 @@ the timing lives here, with the rest of how the suite times).
 Each cell's speed-up is timed again with each framework's own timer:
 ``torch.utils.benchmark.Timer.blocked_autorange`` for torch, ``timeit`` for NumPy and for JAX (whose
 call blocks until its result is ready), the reference and the backend interleaved repeat by repeat,
-each right after the other (as the suite pairs a row with the reference's probe). The protocol's
+each right after the other. The protocol's
 promises are wall-clock ratios, so they live here and not in the tests, which must pass on a slow,
 noisy machine: a torch call right after a heavy NumPy call, once warmed up as the suite warms up
 (``measure.warm_up``), against torch's steady state (2.2x was measured without the warm-up); and a

@@ -173,9 +173,7 @@ def frame(run: dict) -> pd.DataFrame:
     if "machine" not in df:  # a merge of shards from several machines tags each row with its machine
         df["machine"] = ""
     df["machine"] = df["machine"].fillna("")
-    df["spread"] = df["iqr"] / df["median"]  # within sweep 0's blocks
-    if df["time_s"].notna().any():  # the row's time: over its sweeps (runs before the probes: one sweep's)
-        df["median"] = df["time_s"].astype(float).fillna(df["median"])
+    df["spread"] = df["iqr"] / df["median"]
     df["cv"] = df["stddev"] / df["mean"]
     df["gflops_per_s"] = df["flops"] / df["median"] / 1e9
     floors = df.dropna(subset=["floor_s"]).groupby("config")["floor_s"].first()  # timed once, in replicate 0

@@ -15,9 +15,8 @@ same run; `speedups.csv` holds every speed-up with its interval, call and outcom
 
 TIME_ACCOUNT = """From the workers' own records: start-up and imports (the interpreter, pytest, each
 framework's runtime), preparing and compiling each row (the first replicate compiles cold; the later
-ones load the compile caches), warm-up, the timed calls themselves, the reference's probes beside each
-framework's rows (their warm-up included), memory, floor and peak (once per configuration), and the
-report."""
+ones load the compile caches), warm-up, the timed calls themselves, memory, floor and peak (once per
+configuration), and the report."""
 
 HEADLINE_GEOMETRIC = """One line per backend: the geometric mean of its speed-ups against `{reference}`
 over every configuration it ran in every replicate, with a 95 % t interval over the replicates (each
@@ -132,7 +131,7 @@ and faults nothing."""
 
 NOISE = """A speed-up's noise at the two levels the run repeats (Kalibera & Jones 2013): between the
 sweeps of one process (the same row timed again tens of seconds later, each time divided into the
-reference timed seconds after it) and the process's own (what a fresh process adds: memory placement,
+reference's row of the same sweep) and the process's own (what a fresh process adds: memory placement,
 caches, thread placement). The interval is over processes; sweeps make each process's value cheaper
 to pin down. The best number of sweeps a process is √(process cost × variance between sweeps ÷
 (sweep cost × process variance)), at most 8: the second stage's processes use it (never fewer than

@@ -43,8 +43,7 @@ def replicates_line(bench: dict) -> str:
         "once"
         if sweeps == 1
         else f"in up to {sweeps} sweeps tens of seconds apart (the later ones dropped where a worker ran past its "
-        "share of the budget), each row's time in a sweep divided into the reference's timed right after its "
-        "framework's group"
+        "share of the budget), each block keeping one sweep for all its rows"
     )
     text = (
         f"a pilot of {pilot} worker processes, one after another, each timing every row {each}, in its own "

@@ -80,20 +80,21 @@ def warnings_table(ctx: Context) -> pd.DataFrame:
 
 
 def noise_levels(ctx: Context) -> pd.DataFrame:
-    """Per task, from the rows' per-sweep times and their paired references: the SD of a log
-    speed-up between sweeps inside a process and the process's own (Kalibera & Jones's levels,
+    """Per task, from the rows' per-sweep times and the reference's row's of the same sweeps: the SD
+    of a log speed-up between sweeps inside a process and the process's own (Kalibera & Jones's levels,
     ``stats.variance_components``), with what a sweep and a process cost in this run and the
     sweeps per process those give (as the runner recorded them after the pilot)."""
     recorded = ctx.bench.get("noise") or {}
-    rows = ctx.rows[(ctx.rows["backend"] != ctx.reference) & (ctx.rows["outcome"] == "ok")]
+    ok = ctx.rows[ctx.rows["outcome"] == "ok"]
+    reference = ok[ok["backend"] == ctx.reference].set_index(["config", "replicate"])["sweep_medians"]
+    rows = ok[ok["backend"] != ctx.reference]
     out = []
     for task, part in rows.groupby("task"):
         values = [
             (f"{r.config}/{r.backend}", r.replicate, sweep, np.log(ref / mine))
             for r in part.itertuples()
-            if isinstance(r.sweep_medians, list) and isinstance(r.ref_sweep_medians, list)
-            for sweep, (mine, ref) in enumerate(zip(r.sweep_medians, r.ref_sweep_medians))
-            if ref
+            if isinstance(r.sweep_medians, list) and isinstance(refs := reference.get((r.config, r.replicate)), list)
+            for sweep, (mine, ref) in enumerate(zip(r.sweep_medians, refs))
         ]
         if not values:
             continue

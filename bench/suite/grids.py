@@ -145,11 +145,11 @@ GRIDS = {
         second_order_depths=(2,),
     ),
     # default: every backend at widths 16-1024, depth 4; README's command within 10 minutes on 2 cores, installation
-    # included, so the benchmarking has 7 minutes (--budget 420). A pilot of 2 processes (the fewest that measure
-    # a process's own noise) in at most two thirds of it, each timing every row in up to 2 sweeps tens of seconds
-    # apart (Kalibera & Jones's choice for the levels measured here: a sweep's SD 0.07-0.17 against a process's
-    # 0.02-0.04, a process's own cost 33 s against a sweep's 45-60 s); a worker drops its later sweep to keep its
-    # share on a slower machine. Then processes (of the sweeps the pilot's levels call for) where cells need more.
+    # included, so the benchmarking has 7 minutes (--budget 420). A pilot of 3 processes in at most two thirds of
+    # it, each timing every row in up to 2 sweeps tens of seconds apart (Kalibera & Jones's choice for the levels
+    # measured here: a sweep's SD 0.07-0.25 against a process's 0.02-0.10, a process's own cost 33-60 s against a
+    # sweep's 43-60 s); a worker drops its later sweep to keep its share on a slower machine. Then processes (of
+    # the sweeps the pilot's levels call for) for the cells that need more, in at least the last third.
     # full: 5 pilot processes of one sweep (a second sweep would hold several configurations' GB-sized copies).
     "default": Grid(
         widths=(16, 256, 1024),
@@ -158,7 +158,7 @@ GRIDS = {
         train_widths=(16, 256),
         train_steps=5,
         seed_steps=200,
-        replicates=2,
+        replicates=3,
         sweeps=2,
         row_time=0.02,
         peak_size=2048,

@@ -14,11 +14,10 @@ keeps the K-th of every N configurations (in the grid's fixed order), all its ba
 With S sweeps (the grid's), a worker times every row up to S times: sweep k of a configuration
 comes after sweep 0 of the configuration k·SWEEP_LAG places later, so a row's sweeps lie tens of
 seconds apart, farther than the bursts in which a shared machine slows every row for a few
-seconds. In every block (a configuration in one sweep), the last row of each framework's group
-outside the reference's is a probe: the reference is timed right after it (``measure.time_probe``),
-and each row's time in that sweep is divided into it (``runner.combine_sweeps``), so both
-timings of a speed-up lie seconds apart and a burst reaches both. A worker drops later sweeps to
-keep its share of the budget (``WorkerPlan.allowance_s``); sweep 0 it always times.
+seconds. Each block (configuration and replicate) keeps one sweep for all its rows, the one whose
+rows were together fastest (``runner.block_sweep``): both timings of every pair come from the same
+sweep of the same process. A worker drops later sweeps to keep its share of the budget
+(``WorkerPlan.allowance_s``); sweep 0 it always times.
 
 The parent hands each worker a ``WorkerPlan`` (a JSON file, as pyperf's runner hands its workers
 explicit arguments): the run's options, the replicate, the order seed, the rows, the sweeps, the time
@@ -48,7 +47,6 @@ class Case(NamedTuple):
     sweep: int = 0  # which of the worker's times through the grid
     position: int = 0  # its place in the worker's order (sweeps included)
     order_seed: int = 0  # the run's seed the order was drawn from
-    probe: bool = False  # the last row of its framework's group in the block: the reference is timed after it
 
     @property
     def row_key(self) -> str:
@@ -95,23 +93,17 @@ def block(
 ) -> list[Case]:
     """One configuration's rows: its libraries in a random order (a framework's kernels and thread
     pools: autograd runs on NumPy's, Opacus and BackPACK on torch's), each library's backends
-    together, shuffled. The last row of each group outside the reference's library is a probe:
-    the reference is timed right after it, so every speed-up of the group divides two timings
-    seconds apart (the reference's own group divides by the reference's row itself)."""
+    together, shuffled: the long re-warm-up is paid only where the library changes."""
     by_library: dict[str, list[Entry]] = {}
     for backend in backends:
         by_library.setdefault(backend.library, []).append(backend)
     groups = list(by_library.values())
     rng.shuffle(groups)
-    home = next((b.library for b in backends if b.reference), None)
     cases = []
     for group in groups:
         rng.shuffle(group)
         rows = [Case(config, b, replicate, sweep) for b in group]
-        rows = [case for case in rows if only is None or case.row_key in only]  # drawn first: one order per seed
-        if rows and group[0].library != home:
-            rows[-1] = rows[-1]._replace(probe=True)
-        cases += rows
+        cases += [case for case in rows if only is None or case.row_key in only]  # drawn first: one order per seed
     return cases
 
 

@@ -27,7 +27,7 @@ class FrameworkInfo:
     imports: str  # the package imported (find_spec looks for it without importing)
     extra: str | None  # the pyproject extra that installs it (None: always installed)
     library: str = ""  # whose kernels and thread pools it runs on (its name where empty): rows of one library
-    # run back to back without the library-switch wait, and share the reference's probe
+    # run back to back without the library-switch wait
 
 
 FRAMEWORKS: dict[str, FrameworkInfo] = {
