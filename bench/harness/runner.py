@@ -65,6 +65,7 @@ ACCOUNT = (
 
 
 NARROWEST = 4  # the second stage aims at most this many times narrower than --precision
+MEASURED_CELLS = 10  # a task's noise levels choose the second stage's sweeps once this many cells had two sweeps
 
 # The pilot's part of --budget: the second stage always has the rest, at least a third, for the widest cells.
 PILOT_SHARE = 2 / 3
@@ -382,6 +383,7 @@ def noise_levels(records: list[dict], account: Account, warm: int) -> dict[str, 
     for task, part in frame.groupby("task"):
         levels = variance_components(part)
         out[task] = {
+            "cells": int(levels["swept_cells"]),
             "within_sd": math.sqrt(levels["within"]) if np.isfinite(levels["within"]) else None,
             "between_sd": math.sqrt(levels["between"]) if np.isfinite(levels["between"]) else None,
             "sweeps": round(levels["sweeps"], 2),
@@ -458,7 +460,8 @@ def run(session: pytest.Session, bench: BenchSession, options: dict, selected: l
     if bench.replicates >= 2 and not frame.empty and left > 0:
         # The second stage's processes: Kalibera & Jones's sweeps for the machine's measured levels,
         # never fewer than the pilot's (so the pilot's variance of a process mean bounds theirs).
-        sweeps = max(bench.sweeps, min((n["optimal_sweeps"] for n in bench.noise.values()), default=bench.sweeps))
+        measured = [n["optimal_sweeps"] for n in bench.noise.values() if n["cells"] >= MEASURED_CELLS]
+        sweeps = max(bench.sweeps, min(measured, default=bench.sweeps))
         need, h = allocate(
             frame,
             REFERENCE,

@@ -298,15 +298,24 @@ def variance_components(values: pd.DataFrame) -> dict:
     sweeps = float(len(per_process) / (1 / per_process["count"]).sum()) if len(per_process) else np.nan
     inner_share = within / sweeps if np.isfinite(within) else 0.0
     between = max(0.0, spread - inner_share) if np.isfinite(spread) else np.nan
-    return {"within": within, "between": between, "process_means": spread, "sweeps": sweeps, "cells": len(means)}
+    swept = inner.index.get_level_values("cell").nunique()  # cells with two sweeps in a process
+    return {
+        "within": within,
+        "between": between,
+        "process_means": spread,
+        "sweeps": sweeps,
+        "cells": len(means),
+        "swept_cells": swept,
+    }
 
 
 def sweeps_per_process(within: float, between: float, process_s: float, sweep_s: float, most: int = 8) -> int:
     """Kalibera & Jones's optimum of the inner level: the sweeps per process that give the
     narrowest interval for the time spent, sqrt(c_process σ²_within / (c_sweep σ²_between)),
-    rounded, at least 1 and at most ``most`` (a process that adds nothing of its own gets ``most``)."""
-    if not (np.isfinite(within) and process_s > 0 and sweep_s > 0):
-        return 1
+    rounded, at least 1 and at most ``most`` (a process that adds nothing of its own gets ``most``;
+    a level that was not measured, 1)."""
+    if not (np.isfinite(within) and np.isfinite(between) and process_s > 0 and sweep_s > 0):
+        return 1  # a level not measured: no case for more sweeps than the pilot's
     if not between > 0:
         return most
     return int(min(most, max(1, round(math.sqrt(process_s * within / (sweep_s * between))))))
