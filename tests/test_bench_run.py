@@ -73,11 +73,12 @@ def test_run_folder_is_compact_and_every_row_follows_the_schema(smoke_run):
         "kernel-speed.png",
         "per-sample-time-vs-width.png",  # the smoke grid has one per-sample width and one batch
         "per-sample-time-vs-batch.png",
+        "jvp-hvp-time-vs-width.png",  # and one jvp and hvp width
     }
     assert {"benchmarks.json", "samples.npz", "benchmarks.csv.gz", "summary.md", "index.html"} | plots <= names
     data = json.loads((smoke_run / "benchmarks.json").read_text())
-    # 2 backends x 2 replicates x (4 gradient + 6 training + 2 per-sample + 2 clipped configurations)
-    assert len(data["benchmarks"]) == 56
+    # 2 backends x 2 replicates x (4 gradient + 6 training + 2 per-sample + 2 clipped + 2 jvp + 2 hvp configurations)
+    assert len(data["benchmarks"]) == 72
     for bench in data["benchmarks"]:
         assert "data" not in bench["stats"]  # the samples live in samples.npz
         extra = bench["extra_info"]
