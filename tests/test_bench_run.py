@@ -21,6 +21,7 @@ import pytest
 from bench import report
 from bench.harness.schema import Row
 from bench.report import __main__ as report_main  # noqa: F401 (report.__main__.main)
+from bench.report.load import expand
 from bench.suite.grids import GRIDS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +77,11 @@ def test_run_folder_is_compact_and_every_row_follows_the_schema(smoke_run):
         "jvp-hvp-time-vs-width.png",  # and one jvp and hvp width
     }
     assert {"benchmarks.json", "samples.npz", "benchmarks.csv.gz", "summary.md", "index.html"} | plots <= names
-    data = json.loads((smoke_run / "benchmarks.json").read_text())
+    raw = json.loads((smoke_run / "benchmarks.json").read_text())
+    # Compact: a configuration's facts said once, a backend's library in its facts, a cell's outcomes one record.
+    assert not any(key in b["extra_info"] for b in raw["benchmarks"] for key in ("task", "flops", "library"))
+    assert all(len(o["replicates"]) >= 1 and "replicate" not in o for o in raw.get("autograd_bench_outcomes", []))
+    data = expand(raw)  # the facts said once, back in each row, as load_run reads them
     # 2 backends x 2 replicates x (4 gradient + 6 training + 2 per-sample + 2 clipped + 2 jvp + 2 hvp configurations)
     assert len(data["benchmarks"]) == 72
     for bench in data["benchmarks"]:

@@ -142,7 +142,7 @@ def time_row(
             warm_up(prepared.run, bench.last_call_end if switched else None, calls_made, first=not case.sweep)
         if not quick:
             counts = counts or bench.calibration(case) or timing.calibrate(prepared.run, budget)
-    benchmark.group = f"{config.task} {config.id}"
+    benchmark.group = config.id  # names its task (ps-, clip-, jvp-, hvp-, train-; gradient: none)
     with phases("timing"):
         rss_baseline = isolate.reset_peak_rss()  # the timed calls' own memory, above what exists now
         faults_start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -158,7 +158,7 @@ def time_row(
             "rss_peak_bytes": max(0, isolate.peak_rss_bytes() - rss_baseline),
             # Pages the kernel mapped afresh per call: a call writing a fresh 134 MB output faults in
             # 33,000 pages of 4 KiB (or 64 huge ones), the source of the per-sample rows' spread.
-            "faults_per_call": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_start) / calls,
+            "faults_per_call": round((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_start) / calls, 1),
         }
         median = benchmark.stats.stats.median if benchmark.stats else None
         if config.task == "train":

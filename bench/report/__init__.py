@@ -195,7 +195,7 @@ def write_index(results: Path) -> Path:
             "replicates (what `python -m bench.report agree` compares);",
             "- `benchmarks.csv.gz`: the tidy table, gzipped (`pandas.read_csv` reads it as it is);",
             "- `summary.md`, `index.html` (the same run as a page, showing the PNG plots beside it; PNGs in a "
-            "64-colour palette).",
+            "32-colour palette).",
             "",
             "`python -m bench.report compact RUN_DIR` converts an older run the same way.",
             "",

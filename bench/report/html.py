@@ -220,14 +220,16 @@ def page(ctx: Context, plots: list[str]) -> str:
     for task in ("gradient", "train"):
         if not ctx.task(task).empty:
             parts += [f"<h3>Wins, ties and losses ({task})</h3>", _table(tally(ctx.task(task)))]
-    agreement = ctx.rows.groupby(["task", "backend", "dtype"]).agg(
-        worst=("rel_err", "max"), tolerance=("tolerance", "first")
-    )
+    worst = ctx.rows.assign(share=ctx.rows["rel_err"] / ctx.rows["tolerance"])
+    agreement = worst.pivot_table(index="backend", columns="task", values="share", aggfunc="max")
     parts += [
         f"<h2>Agreement with float64 {html.escape(ctx.reference)}</h2>",
-        _table(agreement.map(lambda v: f"{v:.1e}")),
+        "<p class=\"note\">Each backend's worst error over the task's rows, as a share of the tolerance (below 1 "
+        "passes; summary.md lists each dtype's error and tolerance).</p>",
+        _table(agreement.map(lambda v: f"{v:.1e}" if np.isfinite(v) else "–")),
     ]
     golden = golden_ratios(ctx)
+    golden = golden[golden["config"].isin(ctx.task("gradient")["config"])]  # as the summary's section
     if not golden.empty:
         parts += [
             f"<h2>× golden: time ÷ {html.escape(ctx.golden)}'s</h2>",

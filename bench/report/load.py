@@ -49,6 +49,7 @@ def load_run(path: Path) -> dict:
         raise ReportError(f"{path}: not a pytest-benchmark JSON file (no 'benchmarks' list and 'machine_info')")
     if not data["benchmarks"]:
         raise ReportError(f"{path}: the run holds no benchmarks")
+    expand(data)
     for bench in data["benchmarks"]:
         missing = missing_fields(bench.get("extra_info", {}))
         missing += [k for k in ("median", "iqr") if k not in bench.get("stats", {})]
@@ -73,7 +74,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     os.replace(tmp.name, path)
 
 
-def _rounded(value, digits: int = 6):
+def _rounded(value, digits: int = 4):
     """Floats to ``digits`` significant digits, recursively: statistics need no more (the samples
     themselves keep full float32 precision in ``samples.npz``)."""
     if isinstance(value, float):
@@ -110,10 +111,14 @@ def compact_run(run_dir: Path) -> tuple[int, int]:
     Every benchmark's raw samples move from ``benchmarks.json`` into ``samples.npz`` (float32 with
     12 bits of mantissa, compressed; written first, so an interruption loses nothing); in the JSON,
     pytest-benchmark's per-row ``options`` (the same for every row) are said once in
-    ``machine_info``, ``params`` (the repr of the whole case; the id is ``param``) is dropped,
+    ``machine_info``, ``params`` (the repr of the whole case) and ``param`` (the id, which ``name``
+    holds) are dropped,
     fields that are None are left out, pytest-benchmark's derived statistics that no tool reads
-    (outlier bounds and counts, the total, the quartiles beside their IQR) are dropped, and floats
-    keep 6 significant digits. ``pytest-benchmark compare`` reads the result as before. Idempotent.
+    (outlier bounds and counts, the total, the quartiles beside their IQR) are dropped, the fields a
+    configuration fixes are said once per configuration (``said_once``; ``load_run`` puts them
+    back; a backend's library is said in its facts), the outcomes of a cell are one record with
+    its replicates, and floats keep 4 significant digits (0.01 %: far below any timing's noise).
+    ``pytest-benchmark compare`` reads the result as before. Idempotent.
     Returns the folder's size in bytes before and after.
     """
     run_dir = Path(run_dir)
@@ -147,13 +152,85 @@ def compact_run(run_dir: Path) -> tuple[int, int]:
         data["machine_info"].setdefault("autograd_bench", {})["benchmark_options"] = options[0]
     for bench in data["benchmarks"]:
         bench["params"] = None  # the row's id is ``param``; the parameters' repr is no use to anyone
+        bench.pop("param", None)  # the id again: ``name`` holds it (test_x[id]), ``extra_info`` its fields
+        config = bench.get("extra_info", {}).get("config")
+        if config and bench.get("group") == f"{bench['extra_info'].get('task')} {config}":
+            bench["group"] = config  # the configuration's id names its task already (gradient's: none)
         for derived in DERIVED_STATS:  # pytest-benchmark's outlier bounds and sums: nothing reads them
             bench["stats"].pop(derived, None)
         if all(o == options[0] for o in options):
             bench.pop("options", None)
         bench["extra_info"] = {k: v for k, v in bench.get("extra_info", {}).items() if v is not None}
+    bench_info = data["machine_info"].setdefault("autograd_bench", {})
+    expand(data)  # idempotent: a compacted run is expanded first, then said once again
+    bench_info["config_facts"] = said_once(data["benchmarks"])
+    facts = bench_info.get("backend_facts") or {}
+    for bench in data["benchmarks"]:  # a backend's library is one of its facts, said once there
+        info = bench["extra_info"]
+        if "library" in info and info["library"] == facts.get(info["backend"], {}).get("library"):
+            del info["library"]
+    outcomes = data.get("autograd_bench_outcomes") or []
+    if outcomes:
+        data["autograd_bench_outcomes"] = merged_outcomes(outcomes)
     write_atomic(path, json.dumps(_rounded(data), separators=(",", ":")))
     return before, size()
+
+
+# A row's fields that its configuration fixes (and the run's order seed, and its library, which its
+# backend fixes): a compacted run says them once per configuration, and ``expand`` puts them back.
+CONFIG_FACTS = (*KEYS, "flops", "tolerance", "model_grad_over_forward", "order_seed")
+
+
+def said_once(benchmarks: list[dict]) -> dict:
+    """{config: {field: value}} for the CONFIG_FACTS that every row of a configuration shares,
+    each removed from those rows (a field that differs between them stays in every row)."""
+    by_config: dict[str, list[dict]] = {}
+    for bench in benchmarks:
+        by_config.setdefault(bench["extra_info"]["config"], []).append(bench["extra_info"])
+    facts = {}
+    for config, infos in by_config.items():
+        shared = {k: infos[0][k] for k in CONFIG_FACTS if k in infos[0] and all(i.get(k) == infos[0][k] for i in infos)}
+        for info in infos:
+            for key in shared:
+                del info[key]
+        facts[config] = shared
+    return facts
+
+
+def merged_outcomes(records: list[dict]) -> list[dict]:
+    """One record per cell, outcome and reason, with the replicates it happened in (a backend
+    declared not to run a configuration is skipped in every replicate, for the same reason)."""
+    merged: dict[tuple, dict] = {}
+    for record in records:
+        replicates = record.get("replicates", [record.get("replicate")])
+        rest = {k: v for k, v in record.items() if k not in ("replicate", "replicates", "case", "t")}
+        key = json.dumps(rest, sort_keys=True)
+        merged.setdefault(key, {**rest, "replicates": []})["replicates"] += replicates
+    return list(merged.values())
+
+
+def expand(data: dict) -> dict:
+    """A compacted run's rows and outcomes as the benchmark wrote them: the facts said once per
+    configuration back in every row, one outcome record per replicate. In place; returns ``data``."""
+    bench_info = data.get("machine_info", {}).get("autograd_bench", {})
+    facts = bench_info.pop("config_facts", None) or {}
+    backends = bench_info.get("backend_facts") or {}
+    for bench in data["benchmarks"]:
+        info = bench.get("extra_info", {})
+        for key, value in facts.get(info.get("config"), {}).items():
+            info.setdefault(key, value)
+        if "library" in backends.get(info.get("backend"), {}):
+            info.setdefault("library", backends[info["backend"]]["library"])
+    records = []
+    for record in data.get("autograd_bench_outcomes") or []:
+        if "replicates" in record:
+            rest = {k: v for k, v in record.items() if k != "replicates"}
+            records += [{**rest, "replicate": r} for r in record["replicates"]]
+        else:
+            records.append(record)
+    if "autograd_bench_outcomes" in data:
+        data["autograd_bench_outcomes"] = records
+    return data
 
 
 def frame(run: dict) -> pd.DataFrame:

@@ -210,6 +210,12 @@ def section_tally(ctx: Context) -> str:
     return "\n".join(out)
 
 
+def _listed(configs, most: int = 2) -> str:
+    """The first configurations, and how many in all: a backend skipped on half the grid is one line."""
+    names = list(dict.fromkeys(configs))
+    return ", ".join(names) if len(names) <= most else f"{', '.join(names[:most])}, … ({len(names)} in all)"
+
+
 def section_outcomes(ctx: Context) -> str:
     """Every cell whose outcome is not ok, with its reason (GradBench's outcomes)."""
     out = [
@@ -222,7 +228,7 @@ def section_outcomes(ctx: Context) -> str:
         return "\n".join([*out, "_Every cell ok._", ""])
     table = (
         ctx.outcomes.groupby(["outcome", "backend", "reason"], dropna=False)
-        .agg(cells=("config", lambda c: ", ".join(dict.fromkeys(c))), replicates=("replicate", lambda r: len(set(r))))
+        .agg(cells=("config", _listed), replicates=("replicate", lambda r: len(set(r))))
         .reset_index()
     )
     return "\n".join([*out, markdown(table, index=False), ""])
