@@ -385,7 +385,7 @@ def test_a_selection_without_the_reference_gets_it_and_says_so(after_a_crash):
     assert {b["extra_info"]["backend"] for b in data["benchmarks"]} == {"numpy-hadamard", "numpy-diag"}
     summary = (run / "summary.md").read_text()
     assert "numpy-hadamard added to --backends" in summary
-    assert "| numpy-diag     | 0." in summary or "| numpy-diag     | 1." in summary  # a speed-up, not "–"
+    assert "| numpy-diag | 0." in summary or "| numpy-diag | 1." in summary  # a speed-up, not "–"
 
 
 @pytest.fixture(scope="module")

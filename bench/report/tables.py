@@ -3,6 +3,7 @@ section is made of (one backend x width table per (dtype, depth, batch) panel)."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -28,7 +29,19 @@ def fmt_bytes(n: float) -> str:
 
 
 def markdown(df: pd.DataFrame, index: bool = True) -> str:
-    return df.to_markdown(index=index, disable_numparse=True) if len(df) else "_(none)_"
+    """A pipe table without the padding that aligns its columns in plain text: the same table
+    rendered (GitHub, the page), at about half the bytes of a committed run's summary."""
+    if not len(df):
+        return "_(none)_"
+    lines = []
+    for line in df.to_markdown(index=index, disable_numparse=True).splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if all(re.fullmatch(r":?-+:?", cell) for cell in cells):  # the alignment row: its colons only
+            cells = [
+                f"{':' if c.startswith(':') else ''}--{':' if c.endswith(':') and len(c) > 1 else ''}" for c in cells
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def per_panel(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
