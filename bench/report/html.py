@@ -167,6 +167,18 @@ def _across(df: pd.DataFrame, values: str, fmt) -> str:
     return text.style.set_td_classes(_missing_grey(text)).to_html()
 
 
+def _speedups_across(ctx: Context, task: str, heading: str) -> list[str]:
+    """A task's speed-ups with their intervals, backends down the rows: its heading and table."""
+    part = ctx.task(task)
+    cells = part.assign(
+        cell=[speedup_cell(ctx.reference, *r) for r in zip(part["backend"], part["speedup"], part["low"], part["high"])]
+    )
+    return [
+        f"<h2>{html.escape(heading)}: speed-up against {html.escape(ctx.reference)}</h2>",
+        _across(cells, "cell", str),
+    ]
+
+
 def _image(name: str) -> str:
     return f'<img alt="{html.escape(name)}" src="{html.escape(name)}">'
 
@@ -247,19 +259,9 @@ def page(ctx: Context, plots: list[str]) -> str:
     if not train.empty:
         parts += ["<h2>Training: time per SGD step</h2>", _down(train, "per_step_s", fmt_time)]
     for task, heading in PER_SAMPLE_TASKS.items():
-        part = ctx.task(task)
-        if part.empty:
+        if ctx.task(task).empty:
             continue
-        cells = part.assign(
-            cell=[
-                speedup_cell(ctx.reference, *r)
-                for r in zip(part["backend"], part["speedup"], part["low"], part["high"])
-            ]
-        )
-        parts += [
-            f"<h2>{html.escape(heading)}: speed-up against {html.escape(ctx.reference)}</h2>",
-            _across(cells, "cell", str),
-        ]
+        parts += _speedups_across(ctx, task, heading)
         loops = loop_ratios(ctx, task)
         if not loops.empty:
             parts += [
@@ -273,19 +275,9 @@ def page(ctx: Context, plots: list[str]) -> str:
                 _across(price, "estimate", lambda v: f"{v:.2f}"),
             ]
     for task, heading in SECOND_ORDER_TASKS.items():
-        part = ctx.task(task)
-        if part.empty:
+        if ctx.task(task).empty:
             continue
-        cells = part.assign(
-            cell=[
-                speedup_cell(ctx.reference, *r)
-                for r in zip(part["backend"], part["speedup"], part["low"], part["high"])
-            ]
-        )
-        parts += [
-            f"<h2>{html.escape(heading)}: speed-up against {html.escape(ctx.reference)}</h2>",
-            _across(cells, "cell", str),
-        ]
+        parts += _speedups_across(ctx, task, heading)
         ratios = base_ratios(ctx, task)
         if not ratios.empty:
             parts += [
