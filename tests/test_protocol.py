@@ -82,3 +82,7 @@ def test_the_warm_up_waits_out_another_librarys_spin_and_only_then(monkeypatch):
     calls.clear()
     measure.warm_up(call, None, calls_made=1)  # same library, the row's first call just made
     assert calls == []
+    # A row's first timing in its process: FIRST_WARMUP_CALLS calls and FIRST_WARMUP_SECONDS of them.
+    measure.warm_up(call, None, calls_made=1, first=True)
+    least = max(measure.FIRST_WARMUP_CALLS - 1, math.ceil(measure.FIRST_WARMUP_SECONDS / 0.05))
+    assert len(calls) == least

@@ -256,13 +256,15 @@ class Progress:
 
 
 def row_frame(records: list[dict]) -> pd.DataFrame:
-    """The timed rows of some workers' records: config, backend, task, replicate, median."""
+    """The timed rows of some workers' records: config, backend, task, replicate, outcome, median
+    and each sweep's median."""
     rows = combine_sweeps(records)
     return pd.DataFrame(
         [
             {
-                **{k: r["extra_info"][k] for k in ("config", "backend", "task", "replicate")},
+                **{k: r["extra_info"][k] for k in ("config", "backend", "task", "replicate", "outcome")},
                 "median": r["stats"]["median"],
+                "sweep_medians": r["extra_info"].get("sweep_medians"),
             }
             for r in rows
             if r["extra_info"]["outcome"] == "ok"
@@ -333,32 +335,16 @@ def allocate(
     return needs(h), h
 
 
-def noise_levels(records: list[dict], account: Account, warm: int) -> dict[str, dict]:
+def noise_levels(records: list[dict], frame: pd.DataFrame, account: Account, warm: int) -> dict[str, dict]:
     """Per task: where the noise of a speed-up is (the variance between sweeps inside a process and
     the process's own, ``stats.variance_components`` on every cell's per-sweep log speed-ups, each
-    sweep's row over the reference's row of the same sweep), what
-    each level costs here (a warm process's seconds outside its later sweeps, a sweep's seconds),
-    and Kalibera & Jones's sweeps per process for them."""
+    sweep's row over the reference's row of the same sweep; ``frame`` is ``row_frame(records)``),
+    what each level costs here (a warm process's seconds outside its later sweeps, a sweep's
+    seconds), and Kalibera & Jones's sweeps per process for them."""
     from ..suite.registry import REFERENCE
-    from .stats import sweeps_per_process, variance_components
+    from .stats import sweep_log_ratios, sweeps_per_process, variance_components
 
-    rows = combine_sweeps(records)
-    reference = {
-        (r["extra_info"]["config"], r["extra_info"]["replicate"]): r["extra_info"].get("sweep_medians")
-        for r in rows
-        if r["extra_info"]["backend"] == REFERENCE
-    }
-    values = []
-    for row in rows:
-        info = row["extra_info"]
-        refs = reference.get((info["config"], info["replicate"]))
-        if info["backend"] == REFERENCE or info["outcome"] != "ok" or not refs or not info.get("sweep_medians"):
-            continue
-        for sweep, (mine, ref) in enumerate(zip(info["sweep_medians"], refs)):
-            values.append(
-                (info["task"], f"{info['config']}/{info['backend']}", info["replicate"], sweep, math.log(ref / mine))
-            )
-    frame = pd.DataFrame(values, columns=["task", "cell", "replicate", "sweep", "value"])
+    values = sweep_log_ratios(frame, REFERENCE) if not frame.empty else pd.DataFrame(columns=["task"])
     # A warm process's later sweeps: seconds (start of the row to its record) and how many sweeps' worth of rows.
     later, sweeps_done, begun = {}, {}, {}
     first_rows = {
@@ -380,7 +366,7 @@ def noise_levels(records: list[dict], account: Account, warm: int) -> dict[str, 
         else np.nan
     )
     out = {}
-    for task, part in frame.groupby("task"):
+    for task, part in values.groupby("task"):
         levels = variance_components(part)
         out[task] = {
             "cells": int(levels["swept_cells"]),
@@ -456,7 +442,7 @@ def run(session: pytest.Session, bench: BenchSession, options: dict, selected: l
     fixed = [s for r, found in account.fixed.items() if r >= warm for s in found] or [0.0]
     left = bench.budget_s - (time.monotonic() - start)
     frame = row_frame(records)
-    bench.noise = noise_levels(records, account, warm)
+    bench.noise = noise_levels(records, frame, account, warm)
     if bench.replicates >= 2 and not frame.empty and left > 0:
         # The second stage's processes: Kalibera & Jones's sweeps for the machine's measured levels,
         # never fewer than the pilot's (so the pilot's variance of a process mean bounds theirs).

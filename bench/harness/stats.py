@@ -283,6 +283,22 @@ def geometric_headline(rows: pd.DataFrame, reference: str, pilot: int | None = N
     return pd.DataFrame(out, columns=["task", "backend", "geomean", "low", "high", "configurations", "replicates"])
 
 
+def sweep_log_ratios(rows: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Every sweep of every ok row beside the reference's row of the same configuration,
+    replicate and sweep: columns task, cell, replicate, sweep and value, the log of the
+    reference's time over the row's (``rows``: config, backend, task, replicate, outcome and
+    sweep_medians, a list where the row had several sweeps)."""
+    ok = rows[rows["outcome"] == "ok"]
+    refs = ok[ok["backend"] == reference].set_index(["config", "replicate"])["sweep_medians"]
+    values = [
+        (r.task, f"{r.config}/{r.backend}", r.replicate, sweep, math.log(ref / mine))
+        for r in ok[ok["backend"] != reference].itertuples()
+        if isinstance(r.sweep_medians, list) and isinstance(theirs := refs.get((r.config, r.replicate)), list)
+        for sweep, (mine, ref) in enumerate(zip(r.sweep_medians, theirs))
+    ]
+    return pd.DataFrame(values, columns=["task", "cell", "replicate", "sweep", "value"])
+
+
 def variance_components(values: pd.DataFrame) -> dict:
     """The two levels of repetition, as Kalibera & Jones (2013) measure them once: ``values`` has
     columns cell, replicate (the process), sweep and value (a log ratio). ``within`` is the

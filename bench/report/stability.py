@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..harness.stats import variance_components
+from ..harness.stats import sweep_log_ratios, variance_components
 from . import prose
 from .context import Context
 from .prose import paragraph
@@ -85,20 +85,9 @@ def noise_levels(ctx: Context) -> pd.DataFrame:
     ``stats.variance_components``), with what a sweep and a process cost in this run and the
     sweeps per process those give (as the runner recorded them after the pilot)."""
     recorded = ctx.bench.get("noise") or {}
-    ok = ctx.rows[ctx.rows["outcome"] == "ok"]
-    reference = ok[ok["backend"] == ctx.reference].set_index(["config", "replicate"])["sweep_medians"]
-    rows = ok[ok["backend"] != ctx.reference]
     out = []
-    for task, part in rows.groupby("task"):
-        values = [
-            (f"{r.config}/{r.backend}", r.replicate, sweep, np.log(ref / mine))
-            for r in part.itertuples()
-            if isinstance(r.sweep_medians, list) and isinstance(refs := reference.get((r.config, r.replicate)), list)
-            for sweep, (mine, ref) in enumerate(zip(r.sweep_medians, refs))
-        ]
-        if not values:
-            continue
-        levels = variance_components(pd.DataFrame(values, columns=["cell", "replicate", "sweep", "value"]))
+    for task, values in sweep_log_ratios(ctx.rows, ctx.reference).groupby("task"):
+        levels = variance_components(values)
         noted = recorded.get(task, {})
         out.append(
             {

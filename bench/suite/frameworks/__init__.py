@@ -115,6 +115,13 @@ def check_form(module_forms: Mapping[str, str], form: str, framework: str) -> No
         raise ValueError(f"form: {framework} has no form {form!r}, expected one of {sorted(module_forms)}")
 
 
+def jvp_values(y, dy) -> tuple[float, Grads]:
+    """A JVP row's values from NumPy-convertible y[L] and J v: [(y[L], J v)], checked like a gradient;
+    its "cost" is ||J v||^2 / 2, a checksum of the product."""
+    y, dy = np.asarray(y), np.asarray(dy)
+    return 0.5 * float(np.vdot(dy, dy)), [(y, dy)]
+
+
 def as_float_arrays(params) -> Grads:
     """Any framework's (W, b) pairs -> NumPy arrays."""
     return [(np.asarray(W), np.asarray(b)) for W, b in params]

@@ -14,7 +14,7 @@ from autograd import hessian_vector_product, make_jvp
 from autograd.extend import defvjp, primitive
 from autograd.misc import flatten
 
-from . import Prepared, activation_names, as_float_arrays, check_form, stream_indices
+from . import Prepared, activation_names, as_float_arrays, check_form, jvp_values, stream_indices
 
 ACTIVATIONS = {
     "sigmoid": (lambda z: 0.5 * (anp.tanh(0.5 * z) + 1), lambda y: y * (1 - y)),  # no overflow of exp(-z) in float32
@@ -89,12 +89,6 @@ def hvp(params, x, t, vector, activation="tanh", form="autodiff"):
     return _to_numpy(second_order("hvp", names, [tuple(layer) for layer in params], x, t, vector)())
 
 
-def _jvp_to_numpy(result):
-    """A JVP row's values: [(y[L], J v)]; its "cost" is ||J v||^2 / 2, a checksum of the product."""
-    y, dy = np.asarray(result[0]), np.asarray(result[1])
-    return 0.5 * float(np.vdot(dy, dy)), [(y, dy)]
-
-
 def prepare(task, form, problem, options) -> Prepared:
     check_form(FORMS, form, "autograd")
     c, params = problem.config, [tuple(layer) for layer in problem.params]
@@ -103,7 +97,9 @@ def prepare(task, form, problem, options) -> Prepared:
         call = second_order(task, names, params, problem.x, problem.t, problem.vector)
         base_of = _value_and_grad(names) if task == "hvp" else lambda p, x, t: cost(p, x, t, names)
         return Prepared(
-            call, _jvp_to_numpy if task == "jvp" else _to_numpy, lambda: base_of(params, problem.x, problem.t)
+            call,
+            (lambda result: jvp_values(*result)) if task == "jvp" else _to_numpy,
+            lambda: base_of(params, problem.x, problem.t),
         )
     if task == "train":
         step = _sgd(names, c.lr, c.clip)

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import Prepared, activation_names, as_float_arrays, check_form, stream_indices, timed
+from . import Prepared, activation_names, as_float_arrays, check_form, jvp_values, stream_indices, timed
 
 jax.config.update("jax_enable_x64", True)
 
@@ -188,12 +188,6 @@ def second_order_program(task, form, names):
     return forward_over_reverse
 
 
-def jvp_to_numpy(result):
-    """A JVP row's values: [(y[L], J v)]; its "cost" is ||J v||^2 / 2, a checksum of the product."""
-    y, dy = np.asarray(result[0]), np.asarray(result[1])
-    return 0.5 * float(np.vdot(dy, dy)), [(y, dy)]
-
-
 def _prepare_second_order(task, form, problem, names) -> Prepared:
     args = (*to_device(problem.params, problem.x, problem.t), jax.device_put([tuple(v) for v in problem.vector]))
     program, compile_s = timed(lambda: compile_ahead(second_order_program(task, form, names), *args))
@@ -203,7 +197,7 @@ def _prepare_second_order(task, form, problem, names) -> Prepared:
         base = compile_ahead(value_and_grad(names, manual=form == "manual"), *args[:3])
     return Prepared(
         lambda: jax.block_until_ready(program(*args)),
-        jvp_to_numpy if task == "jvp" else to_numpy,
+        (lambda result: jvp_values(*result)) if task == "jvp" else to_numpy,
         lambda: jax.block_until_ready(base(*args[:3])),
         compile_s,
         compiled_bytes(program),

@@ -30,7 +30,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from . import Prepared, activation_names, as_float_arrays, check_form, stream_indices, timed
+from . import Prepared, activation_names, as_float_arrays, check_form, jvp_values, stream_indices, timed
 
 CODES = {"sigmoid": 0, "tanh": 1, "softplus": 2, "relu": 3, "identity": 4}  # one int per layer in compiled code
 LOOP_BELOW = 4096  # multiply-adds below which an explicit loop beats a BLAS call (measured at b = 1 and 64)
@@ -399,7 +399,7 @@ def _prepare_second_order(task, params, x, t, vector, codes, options) -> Prepare
     if task == "jvp":
         args = (work.Ws, work.bs, work.VWs, work.Vbs, codes, work.ys, work.R_zs, work.R_ys, work.scratch)
         function, call = _tangents, lambda: _tangents(*args)
-        convert = lambda _: _jvp_to_numpy(work.ys[-1], work.R_ys[-1])  # noqa: E731
+        convert = lambda _: jvp_values(work.ys[-1].copy(), work.R_ys[-1].copy())  # noqa: E731
         base_work = _Buffers(params, x.shape[1], x)  # the base pass: the forward pass and its cost
         base = lambda: _forward_cost(base_work.Ws, base_work.bs, codes, t, base_work.ys, base_work.dC_dy_T[-1])  # noqa: E731
     else:
@@ -411,11 +411,6 @@ def _prepare_second_order(task, params, x, t, vector, codes, options) -> Prepare
         base = gradient.run
     _ready(function, args)
     return Prepared(call, convert, base, compile_s=_compile_s(task, dtype, len(params), options))
-
-
-def _jvp_to_numpy(y, dy):
-    """A JVP row's values: [(y[L], J v)]; its "cost" is ||J v||^2 / 2, a checksum of the product."""
-    return 0.5 * float(np.vdot(dy, dy)), [(y.copy(), dy.copy())]
 
 
 def jvp(params, x, vector, activation="tanh", form="manual"):

@@ -17,7 +17,7 @@ from reference_impl.network import cost_and_output_derivative, forward_pass
 from reference_impl.validation import check_activations
 from reference_impl.workspace import clear, get_workspace
 
-from . import BackendUnavailable, Prepared, check_form
+from . import BackendUnavailable, Prepared, check_form, jvp_values
 
 FORMS = {
     "hadamard": "the seed's equations with the elementwise product",
@@ -86,18 +86,12 @@ def prepare(task: str, form: str, problem, options: Mapping) -> Prepared:
             return ri.clipped_gradients(params, x, t, max_norm, c.activation, form, memory_budget=budget)
 
         return Prepared(clipped, lambda result: result, traced_call=cold_clipped)
-    activations = check_activations(c.activation, len(params))
-    sizes = (x.shape[0], *(W.shape[0] for W, _ in params))
+    forward = _forward_cost(params, x, t, c.activation)
     if task in ("jvp", "hvp"):
-        return _prepare_second_order(task, form, problem, out, activations, sizes, budget)
+        return _prepare_second_order(task, form, problem, out, forward, budget)
 
     def gradient():
         return ri.gradients(params, x, t, activation=c.activation, variant=form, out=out, memory_budget=budget)
-
-    def forward():
-        work = get_workspace(sizes, x.shape[1], x.dtype)  # the pass's own buffers: no allocation
-        y = forward_pass(params, x, activations, work)
-        return cost_and_output_derivative(y[-1], t, out=work.dC_dy_T[-1])[0]
 
     def cold_gradient():  # what one call needs from nothing: the workspace, temporaries and the outputs
         clear()
@@ -107,18 +101,27 @@ def prepare(task: str, form: str, problem, options: Mapping) -> Prepared:
     return Prepared(gradient, lambda result: result, forward, traced_call=cold_gradient)
 
 
-def _prepare_second_order(task, form, problem, out, activations, sizes, budget) -> Prepared:
+def _forward_cost(params, x, t, activation):
+    """The forward pass and its cost, in the pass's own reused buffers (no allocation): the base
+    pass of J/F and of JVP ÷ forward."""
+    activations = check_activations(activation, len(params))
+    sizes = (x.shape[0], *(W.shape[0] for W, _ in params))
+
+    def forward():
+        work = get_workspace(sizes, x.shape[1], x.dtype)
+        y = forward_pass(params, x, activations, work)
+        return cost_and_output_derivative(y[-1], t, out=work.dC_dy_T[-1])[0]
+
+    return forward
+
+
+def _prepare_second_order(task, form, problem, out, forward, budget) -> Prepared:
     """``ri.jvp`` (its base pass: the forward pass) or ``ri.hvp`` (base: the variant's own gradient)."""
     params, x, t, vector, c = problem.params, problem.x, problem.t, problem.vector, problem.config
     _refuse_over_budget(params, x.shape[1], form, budget, stacks=2 if task == "hvp" else 1)
     if task == "jvp":
-
-        def forward():  # the forward pass and its cost, as the gradient task's J/F times it
-            work = get_workspace(sizes, x.shape[1], x.dtype)
-            y = forward_pass(params, x, activations, work)
-            return cost_and_output_derivative(y[-1], t, out=work.dC_dy_T[-1])[0]
-
-        return Prepared(lambda: ri.jvp(params, x, vector, activation=c.activation, variant=form), jvp_to_numpy, forward)
+        run = lambda: ri.jvp(params, x, vector, activation=c.activation, variant=form)  # noqa: E731
+        return Prepared(run, lambda result: jvp_values(*result), forward)
     grads = [(np.empty_like(W), np.empty_like(b)) for W, b in params]
 
     def hvp():
@@ -128,12 +131,6 @@ def _prepare_second_order(task, form, problem, out, activations, sizes, budget) 
         return ri.gradients(params, x, t, activation=c.activation, variant=form, out=grads, memory_budget=budget)
 
     return Prepared(hvp, lambda result: result, gradient)
-
-
-def jvp_to_numpy(result):
-    """A JVP row's values: [(y[L], J v)]; its "cost" is ||J v||^2 / 2, a checksum of the product."""
-    y, dy = (np.asarray(a) for a in result)
-    return 0.5 * float(np.vdot(dy, dy)), [(y, dy)]
 
 
 def _refuse_over_budget(params, batch: int, form: str, budget: int | None, stacks: int = 1) -> None:

@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: i
 import numpy as np
 import tensorflow as tf
 
-from . import Prepared, activation_names, as_float_arrays, check_form, stream_indices, timed
+from . import Prepared, activation_names, as_float_arrays, check_form, jvp_values, stream_indices, timed
 
 ACTIVATIONS = {
     "sigmoid": (tf.sigmoid, lambda y: y * (1 - y)),
@@ -188,12 +188,6 @@ def second_order(task, names):
     return nested_tapes
 
 
-def jvp_to_numpy(result):
-    """A JVP row's values: [(y[L], J v)]; its "cost" is ||J v||^2 / 2, a checksum of the product."""
-    y, dy = result[0].numpy(), result[1].numpy()
-    return 0.5 * float(np.vdot(dy, dy)), [(y, dy)]
-
-
 def _prepare_second_order(task, form, params, x, t, problem, names) -> Prepared:
     vector = [(tf.constant(V), tf.constant(v)) for V, v in problem.vector]
     program = _compiled(second_order(task, names), form)
@@ -206,7 +200,7 @@ def _prepare_second_order(task, form, params, x, t, problem, names) -> Prepared:
         base(params, x, t)
     return Prepared(
         lambda: program(params, x, t, vector),
-        jvp_to_numpy if task == "jvp" else to_numpy,
+        (lambda result: jvp_values(*result)) if task == "jvp" else to_numpy,
         lambda: base(params, x, t),
         compile_s,
         compile_runs=0 if form == "eager" else 1,

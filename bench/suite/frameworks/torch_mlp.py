@@ -16,7 +16,16 @@ import torch
 import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 
-from . import BackendUnavailable, Prepared, activation_names, as_float_arrays, check_form, stream_indices, timed
+from . import (
+    BackendUnavailable,
+    Prepared,
+    activation_names,
+    as_float_arrays,
+    check_form,
+    jvp_values,
+    stream_indices,
+    timed,
+)
 
 ACTIVATIONS = {
     "sigmoid": (torch.sigmoid, lambda y: y * (1 - y)),
@@ -355,9 +364,7 @@ def second_order(task, form, names):
 
 
 def jvp_to_numpy(result):
-    """A JVP row's values: [(y[L], J v)]; its "cost" is ||J v||^2 / 2, a checksum of the product."""
-    y, dy = (a.detach().numpy() for a in result)
-    return 0.5 * float(np.vdot(dy, dy)), [(y, dy)]
+    return jvp_values(*(a.detach().numpy() for a in result))
 
 
 def _prepare_second_order(task, form, problem, names) -> Prepared:
