@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 SESSION = pytest.StashKey[BenchSession]()  # the one place this session's state lives
+ROW_BEGAN = pytest.StashKey[float]()  # when a worker's row began (its pace)
 
 
 def session_of(config: pytest.Config) -> BenchSession:
@@ -75,7 +77,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             for item in items
             if "benchmark" in getattr(item, "fixturenames", ()) and not (_case(item) and _case(item).id in done)
         ]
-        session_of(config).first_sweeps_left = sum(1 for item in keep if _case(item) and not _case(item).sweep)
+        session_of(config).cases_left = Counter(_case(item).sweep for item in keep if _case(item))
         deselected = [item for item in items if item not in keep]
         if deselected:
             config.hook.pytest_deselected(items=deselected)
@@ -135,9 +137,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     case = _case(item)
     if case:
         bench = session_of(item.config)
-        bench.cases_started += 1
-        bench.first_sweeps_left -= not case.sweep
+        bench.cases_left[case.sweep] -= 1
         bench.log({"kind": "start", **_cell(case)})
+        item.stash[ROW_BEGAN] = time.monotonic()
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """The worker's pace (``BenchSession.sweeps_that_fit``): each row's seconds, first sweep or later."""
+    case, began = _case(item), item.stash.get(ROW_BEGAN, None)
+    if case and began is not None:
+        session_of(item.config).row_done(case.sweep, time.monotonic() - began)
 
 
 def _cell(case) -> dict:

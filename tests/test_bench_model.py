@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -251,24 +252,23 @@ def _record(kind, case, median, sweep=0, config="c", **extra):
     return {**record, "row": case.removesuffix(f"-s{sweep}"), "sweep": sweep} if kind == "sweep" else record
 
 
-def test_a_block_keeps_one_sweep_for_all_its_rows_so_pairs_stay_pairs():
-    """A burst slowed sweep 1 of rows a and b: their block (configuration c) keeps sweep 0 for
-    every row, c too, though c alone was faster in sweep 1; another block chooses on its own."""
+def test_each_row_keeps_its_fastest_sweep_with_that_sweeps_timing_fields():
+    """A burst slowed sweep 1 of rows a and b: they keep sweep 0; c was faster in sweep 1 and
+    keeps it, with that sweep's timing fields; sweep 0's checks stay with every row."""
     records = [
         _record("row", "a-p0", 2.0, rel_err=1e-16),
         _record("row", "b-p0", 1.0),
         _record("row", "c-p0", 1.0),
-        _record("row", "d-p0", 5.0, config="other"),
         _record("sweep", "a-p0-s1", 6.0, sweep=1),
         _record("sweep", "b-p0-s1", 3.0, sweep=1),
         _record("sweep", "c-p0-s1", 0.9, sweep=1),
-        _record("sweep", "d-p0-s1", 4.0, sweep=1, config="other"),
+        _record("sweep", "c-p0-s2", 0.95, sweep=2),
     ]
-    a, b, c, d = combine_sweeps(records)
-    assert [r["extra_info"]["sweep"] for r in (a, b, c, d)] == [0, 0, 0, 1]
-    assert a["stats"]["median"] / b["stats"]["median"] == 2.0  # sweep 0's pair, not sweep 0's a over sweep 1's b
-    assert c["stats"]["median"] == 1.0 and c["extra_info"]["sweep_medians"] == [1.0, 0.9]
-    assert d["stats"]["median"] == 4.0 and d["extra_info"]["cpu_util"] == 4.0  # the timing fields of its sweep
+    a, b, c = combine_sweeps(records)
+    assert [r["extra_info"]["sweep"] for r in (a, b, c)] == [0, 0, 1]
+    assert a["stats"]["median"] / b["stats"]["median"] == 2.0
+    assert c["stats"]["median"] == 0.9 and c["extra_info"]["sweep_medians"] == [1.0, 0.9, 0.95]
+    assert c["extra_info"]["cpu_util"] == 0.9  # the timing fields of its sweep
     assert a["extra_info"]["rel_err"] == 1e-16  # sweep 0's checks stay
     lone = combine_sweeps([_record("row", "e-p0", 4.0)])  # a sweep lost with its worker: the row as timed
     assert lone[0]["stats"]["median"] == 4.0 and "sweep" not in lone[0]["extra_info"]
@@ -471,3 +471,31 @@ def test_a_run_describes_only_the_frameworks_it_uses():
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["[]", "False", "False"]
+
+
+def test_a_late_worker_drops_its_last_sweep_for_every_row_alike(monkeypatch):
+    """At a first-sweep pace of 2 s a row and a later one of 1 s (the test's own clock), with 10
+    first-sweep rows and 10 of each later sweep to come, 45 s left fit sweeps 0-2 (20 + 20 s) but not
+    sweep 3; the first replicate's one-off seconds (cold compiles) are not counted against it."""
+    from bench.harness import session as session_module
+    from bench.harness.session import BenchSession
+    from bench.suite.plan import WorkerPlan
+
+    clock = [100.0]
+    monkeypatch.setattr(session_module, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    bench = BenchSession("default", GRIDS["default"], "tanh", [], 2, 0, None, 2, "default", 2**30, False, False, False)
+    bench.sweeps, bench.began = 4, 0.0
+    bench.worker = WorkerPlan(replicate=1, order_seed=0, sweeps=4, options={}, log="", allowance_s=145.0)
+    assert bench.sweeps_that_fit() == 4  # no later sweep timed yet: no pace to go by
+    for _ in range(40):
+        bench.row_done(0, 2.0)
+    for _ in range(20):
+        bench.row_done(1, 1.0)
+    bench.cases_left.update({0: 10, 1: 10, 2: 10, 3: 10})
+    assert bench.sweeps_that_fit() == 3  # 100 s gone, 20 + 10 + 10 fit the 45 s left, another 10 do not
+    bench.one_off_s = 30.0  # of the 100 s, 30 were compiling cold: 70 s gone, the first sweep's pace 1.25 s
+    assert bench.sweeps_that_fit() == 4  # 70 + 12.5 + 30 within 145 - 30
+    bench.worker.allowance_s = 120.0
+    assert bench.sweeps_that_fit() == 1  # 70 + 12.5 + 10 is past 120 - 30: only the first sweep is left
+    bench.worker.sharing = 2  # a pilot worker after this one pays half the 30 s: (2 x 120 - 30) / 2 = 105 s
+    assert bench.sweeps_that_fit() == 3  # 70 + 12.5 + 20 within 105, another 10 not

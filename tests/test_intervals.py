@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from bench.harness.runner import allocate, block_sweep
+from bench.harness.runner import allocate
 from bench.harness.stats import (
     fit_prior,
     moderated_variances,
@@ -66,12 +66,12 @@ def test_rerun_coverage_is_the_t_distributions():
     assert rerun_coverage(1e6) == pytest.approx(0.834, abs=0.002)
 
 
-def simulated_run(rng, truth, sigma, pilot, precision, bursts, backends=12):
+def simulated_run(rng, truth, sigma, pilot, precision, bursts, backends=12, sweeps=4):
     """One run of the pipeline on synthetic timings of blocks (a configuration's reference and
-    ``backends`` backends), the shared-reference burst model: a pilot of every block in two sweeps,
-    a burst now and then slowing a run of consecutive rows in one sweep 1.3-3x (the reference
-    among them or not), the block's sweep chosen as the runner chooses it, Stein's allocation,
-    the second stage, intervals. Each row of each replicate has a process-level effect of its own
+    ``backends`` backends), the shared-reference burst model: every block in ``sweeps`` sweeps, a
+    burst now and then slowing a run of consecutive rows in one sweep 1.3-3x (the reference among
+    them or not), each row keeping its fastest sweep as the runner does, Stein's allocation, the
+    second stage, intervals. Each row of each replicate has a process-level effect of its own
     (the unit of replication), the cell's own size; the reference's is shared by every cell of its
     configuration, so they move together when it does."""
     configs = len(truth) // backends
@@ -80,13 +80,12 @@ def simulated_run(rng, truth, sigma, pilot, precision, bursts, backends=12):
         rows = backends + 1
         spread = np.r_[sigma[config * backends], sigma[config * backends : (config + 1) * backends]] / math.sqrt(2)
         process = rng.normal(0, spread)[:, None]
-        sweeps = process + rng.normal(0, spread[:, None] / 4, (rows, 2))
-        for sweep in range(2):
+        timed = process + rng.normal(0, spread[:, None] / 4, (rows, sweeps))
+        for sweep in range(sweeps):
             if rng.random() < bursts * rows:  # one burst in this block's sweep: 5 consecutive rows
                 first = rng.integers(0, rows)
-                sweeps[first : first + 5, sweep] += np.log(rng.uniform(1.3, 3.0))
-        kept = block_sweep(sweeps)
-        times = sweeps[:, kept]
+                timed[first : first + 5, sweep] += np.log(rng.uniform(1.3, 3.0))
+        times = timed.min(axis=1)  # each row's fastest sweep (runner.combine_sweeps)
         return times[0] - times[1:] + truth[config * backends : (config + 1) * backends]  # log speed-ups
 
     logs = pd.DataFrame({r: np.concatenate([replicate_logs(c) for c in range(configs)]) for r in range(pilot)})
@@ -119,24 +118,25 @@ def simulated_run(rng, truth, sigma, pilot, precision, bursts, backends=12):
     return np.array(out), spread["df"].to_numpy(), n
 
 
-@pytest.mark.parametrize("bursts", [0.0, 0.01], ids=["process noise", "with slow bursts"])
+@pytest.mark.parametrize("bursts", [0.0, 0.01, 0.05], ids=["process noise", "with slow bursts", "bursts often"])
 def test_a_reruns_estimate_lands_inside_as_often_as_predicted(bursts):
     """Two independent runs of the whole method on the same true ratios: the share of cells where
     one run's estimate lies inside the other's interval is within 5 points of the rate the
     intervals' degrees of freedom predict (what ``agree`` prints beside the measured one). The
     noise is the Intel VM's of BENCHMARKING.md: a per-cell SD of the log speed-up around 0.12,
     varying between cells, and bursts that slow a few consecutive rows 1.3-3x (about 6 % of rows
-    were hit on the AMD VM: a 1 % chance per row that a burst starts)."""
+    were hit on the AMD VM: a 1 % chance per row that a burst starts; on the Zen 5 VM a third of a
+    noisy row's sweeps: 5 %). The pilot is the default grid's: 2 processes of 4 sweeps."""
     rng = np.random.default_rng(3)
-    cells = 12 * 40
+    cells = 12 * 100  # 100 configurations: with 40, the measured rate itself scattered ±6 points between seeds
     truth = rng.normal(0, 0.5, cells)
     sigma = np.sqrt(0.12**2 * 8 / rng.chisquare(8, cells))  # cells differ in noise, as the prior assumes
-    a, df_a, n_a = simulated_run(rng, truth, sigma, 3, 0.08, bursts)
-    b, _, _ = simulated_run(rng, truth, sigma, 3, 0.08, bursts)
+    a, df_a, n_a = simulated_run(rng, truth, sigma, 2, 0.08, bursts)
+    b, _, _ = simulated_run(rng, truth, sigma, 2, 0.08, bursts)
     inside = np.mean((a[:, 1] <= b[:, 0]) & (b[:, 0] <= a[:, 2]))
     predicted = np.mean([rerun_coverage(df) for df in df_a])
     assert abs(inside - predicted) <= 0.05, (inside, predicted)
-    assert n_a.max() > 3  # the second stage ran: the noisier cells got more replicates
+    assert n_a.max() > 2  # the second stage ran: the noisier cells got more replicates
     half_widths = np.sqrt(a[:, 2] / a[:, 1]) - 1
     assert np.median(half_widths) <= 0.10  # Stein's n gives each cell its aim (±8 %) unless capped at 30
 

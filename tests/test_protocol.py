@@ -64,21 +64,35 @@ def test_torch_training_builds_its_optimizer_and_copies_once(monkeypatch):
 
 
 def test_the_warm_up_waits_out_another_librarys_spin_and_only_then(monkeypatch):
-    """The rule itself, on a clock of the test's own (each call takes 0.05 s of it): no real time is read."""
+    """The rule itself, on a clock of the test's own (each call takes 0.05 s of it, a poll's sleep its
+    own seconds) and thread states of the test's own: no real time or thread is read."""
     clock = [0.0]
-    monkeypatch.setattr(measure, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(
+        measure,
+        "time",
+        SimpleNamespace(perf_counter=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s)),
+    )
+    spinning_until = [0.1]  # another library's pool spins until then (OpenBLAS: about 0.1 s after its call)
+    monkeypatch.setattr(measure.policy, "other_threads_running", lambda: int(clock[0] < spinning_until[0]))
     calls = []
 
     def call():
         clock[0] += 0.05
         calls.append(1)
 
-    assert measure.WARMUP_SECONDS >= 0.1  # OpenBLAS spins about 0.1 s after its call
-    measure.warm_up(call, other_library_quiet_since=0.0)  # another library's last call ended at 0
-    assert len(calls) == math.ceil(measure.WARMUP_SECONDS / 0.05)  # calls until its spin is over, no fewer
-    calls.clear()
-    measure.warm_up(call, other_library_quiet_since=clock[0] - 1.0)  # that library went quiet long ago
+    measure.warm_up(call, other_library_last_call=0.0)  # another library's last call ended at 0
+    assert clock[0] == pytest.approx(0.1 + 0.05, abs=0.001)  # quiet first, then the row's call, no sooner
     assert calls == [1] * measure.WARMUP_CALLS
+    calls.clear()
+    spinning_until[0] = clock[0] + 60  # a thread that never sleeps stalls the row QUIET_MOST_S at most
+    before = clock[0]
+    measure.warm_up(call, other_library_last_call=before)
+    assert clock[0] - before == pytest.approx(measure.QUIET_MOST_S + 0.05, abs=0.001)
+    calls.clear()
+    monkeypatch.setattr(measure.policy, "other_threads_running", lambda: None)  # no /proc: by time since that call
+    before = clock[0]
+    measure.warm_up(call, other_library_last_call=before)
+    assert clock[0] - before == pytest.approx(measure.WARMUP_SECONDS + 0.05, abs=0.001)
     calls.clear()
     measure.warm_up(call, None, calls_made=1)  # same library, the row's first call just made
     assert calls == []
@@ -86,3 +100,21 @@ def test_the_warm_up_waits_out_another_librarys_spin_and_only_then(monkeypatch):
     measure.warm_up(call, None, calls_made=1, first=True)
     least = max(measure.FIRST_WARMUP_CALLS - 1, math.ceil(measure.FIRST_WARMUP_SECONDS / 0.05))
     assert len(calls) == least
+
+
+def test_other_threads_running_sees_a_spinning_thread():
+    """The thread states the warm-up waits on, read from the kernel: a busy thread is counted until it stops."""
+    import threading
+
+    from bench.harness import policy
+
+    if policy.other_threads_running() is None:
+        pytest.skip("this kernel shows no thread states")
+    stop = threading.Event()
+    spinner = threading.Thread(target=lambda: [None for _ in iter(stop.is_set, True)])
+    spinner.start()
+    try:
+        assert any(policy.other_threads_running() >= 1 for _ in range(200))  # the GIL lets it run now and then
+    finally:
+        stop.set()
+        spinner.join()

@@ -78,13 +78,16 @@ def test_results_readme_shows_every_agreement():
 
 
 def test_no_text_describes_machinery_that_is_gone():
-    """Phrases of earlier protocols (a --rounds option, bootstrap intervals, one timing per row, a
-    row keeping its own fastest sweep) may not come back into the code's or README's prose."""
+    """Phrases of earlier protocols (a --rounds option, bootstrap intervals, one timing per row, one
+    sweep kept per configuration, a fixed wait after another library) may not come back into the
+    code's or README's prose."""
     stale = [
         "--rounds",
         "bootstrap interval",
         "every row once",
-        "keeping its fastest",
+        "block_sweep",
+        "one sweep kept per block",
+        "other_library_quiet_since",
         "(configuration, backend, round)",
         "measure.time_probe",
     ]

@@ -3,8 +3,8 @@ is the parent that starts the workers, one per replicate, and collects their row
 
 A worker's first sweep is every row's first use of its backend in that configuration: it is prepared
 outside the timed region (conversion, compilation, timed on its own as ``compile_s``), called once
-(``first_call_s``), then warmed up (where the previous row used another library, by time, long
-enough that that library's idle threads, OpenBLAS's spin about 0.1 s after a call, have gone quiet),
+(``first_call_s``), then warmed up (where the previous row used another library, only once that
+library's idle threads have stopped spinning: OpenBLAS's spin about 0.1 s after a call),
 then timed in blocks of calls (``bench.harness.timing``; the loop counts are the first replicate's,
 handed on by the parent), the forward pass alone in blocks of its own. The result of the first call
 is then checked against the float64 numpy-hadamard reference: a row above its tolerance is kept,
@@ -27,34 +27,45 @@ import pytest
 from ..suite import backends, frameworks
 from ..suite.grids import make_data
 from ..suite.plan import Case
-from . import flops, isolate, timing
+from . import flops, isolate, policy, timing
 from .schema import Row, relative_error, tolerance
 from .session import BenchSession
 
-# After another library's row: calls until 0.12 s have passed since that library's last call,
-# past the 0.1 s that OpenBLAS's threads spin after it (a row's own first call, or a slow call,
-# often covers it). At least one call of the row's own before its timing: caches refilled.
-WARMUP_CALLS, WARMUP_SECONDS = 1, 0.12
+# After another library's row: wait until that library's idle threads have stopped spinning
+# (policy.other_threads_running: OpenBLAS's spin about 0.1 s after a call, torch's OpenMP pool about
+# 8 ms, JAX's and TensorFlow's under 1 ms), at most QUIET_MOST_S (a thread that never sleeps must not
+# stall the run); where the kernel does not show threads, WARMUP_SECONDS since that library's last
+# call. Then at least WARMUP_CALLS of the row's own before its timing: caches refilled.
+WARMUP_CALLS, WARMUP_SECONDS, QUIET_MOST_S = 1, 0.12, 0.5
 # A row's first timing in a process (sweep 0, right after prepare) needs more: torch's forward mode
 # and JAX's compiled programs ran their first 2-3 calls 1.3-3x slow here (allocator pools, oneDNN's
 # kernels, XLA's buffers), and one warm-up call left the whole first sweep 30-200 % slow.
 FIRST_WARMUP_CALLS, FIRST_WARMUP_SECONDS = 3, 0.03
 
 
-def warm_up(call, other_library_quiet_since: float | None = None, calls_made: int = 0, first: bool = False) -> int:
-    """Calls until the row has made WARMUP_CALLS (``calls_made`` counts its first call, made just
-    before; with ``first``, the row's first timing in the process, FIRST_WARMUP_CALLS and
-    FIRST_WARMUP_SECONDS of calls) and, after another library's row (``other_library_quiet_since``:
-    the perf_counter when that library's last call ended), WARMUP_SECONDS have passed since: caches
-    filled and the previous library's spinning threads quiet before timing starts. Returns the
-    calls made here."""
+def wait_for_quiet(other_library_last_call: float) -> None:
+    """Sleep until no other thread of the process runs (another library's pool has gone to sleep),
+    at most QUIET_MOST_S; without thread states, until WARMUP_SECONDS after ``other_library_last_call``
+    (a perf_counter)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < QUIET_MOST_S:
+        running = policy.other_threads_running()
+        if running == 0 or (running is None and time.perf_counter() - other_library_last_call >= WARMUP_SECONDS):
+            return
+        time.sleep(0.0005)
+
+
+def warm_up(call, other_library_last_call: float | None = None, calls_made: int = 0, first: bool = False) -> int:
+    """After another library's row (``other_library_last_call``: the perf_counter when its last call
+    ended), wait until its threads are quiet (``wait_for_quiet``); then calls until the row has made
+    WARMUP_CALLS (``calls_made`` counts its first call, made just before; with ``first``, the row's
+    first timing in the process, FIRST_WARMUP_CALLS and FIRST_WARMUP_SECONDS of calls). Returns
+    the calls made here."""
+    if other_library_last_call is not None:
+        wait_for_quiet(other_library_last_call)
     calls, start = 0, time.perf_counter()
     least, lasting = (FIRST_WARMUP_CALLS, FIRST_WARMUP_SECONDS) if first else (WARMUP_CALLS, 0.0)
-    while (
-        calls_made + calls < least
-        or time.perf_counter() - start < lasting
-        or (other_library_quiet_since is not None and time.perf_counter() - other_library_quiet_since < WARMUP_SECONDS)
-    ):
+    while calls_made + calls < least or time.perf_counter() - start < lasting:
         call()
         calls += 1
     return calls
@@ -187,7 +198,7 @@ def time_again(benchmark, case: Case, bench: BenchSession) -> None:
     prepared, counts = kept
     if case.sweep == bench.sweeps - 1:
         del bench.kept[case.row_id]  # its last sweep: memory for the next configurations
-    if bench.over_allowance():
+    if case.sweep >= bench.sweeps_that_fit():
         pytest.skip(f"sweep {case.sweep}: dropped to keep the worker within its share of the budget")
     phases = Phases()
     # The row was called in this process already (sweep 0): no warm-up call unless another library ran
@@ -256,6 +267,8 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
         bench.last_framework, bench.last_call_end = "numpy", time.perf_counter()  # the floor and peak ran products
     if isolated is not None:
         row.isolated_median_s, row.isolated_rss_peak_bytes, row.isolated_options = isolated
+    if cold:
+        bench.one_off_s += phases.get("prepare and compile", 0.0) + phases.get("memory, floor and peak", 0.0)
     if bench.sweeps > 1:
         bench.kept[case.row_id] = (prepared, counts)  # timed again in the later sweeps, with the same blocks
     benchmark.extra_info.update(row.as_dict())

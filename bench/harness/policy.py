@@ -27,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import threading
 from dataclasses import dataclass, field
 
 
@@ -87,6 +88,29 @@ class ProcessPolicy:
 
         self._limiters.append(threadpool_limits(self.threads, user_api="blas"))
         self.blas = blas_info()
+
+
+def other_threads_running() -> int | None:
+    """Threads of this process other than the caller's that are on a CPU now (state R in
+    ``/proc/self/task``): after a library's call, its idle pool spinning before it sleeps (measured
+    here: OpenBLAS's about 0.1 s, torch's OpenMP pool about 8 ms, JAX's and TensorFlow's under 1 ms).
+    None where the kernel does not show threads' states."""
+    me = str(threading.get_native_id())
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    running = 0
+    for tid in tasks:
+        if tid == me:
+            continue
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        running += stat[stat.rindex(")") + 2] == "R"  # the state follows the parenthesised name
+    return running
 
 
 def blas_info() -> list[dict]:

@@ -7,10 +7,10 @@ several processes spread over the run; rounds inside one process never see them.
 ``pytest --benchmark-only`` times nothing itself. It runs Stein's two stages (``stats``):
 
 1. **The pilot**: ``--replicates`` workers in turn, each timing every row of the grid in its own
-   shuffled order (``bench.suite.plan``), in up to the grid's sweeps, each block (a configuration)
-   keeping one sweep for all its rows (``block_sweep``). The pilot has
-   ``PILOT_SHARE`` of ``--budget``, split between its workers; a worker past its share drops its
-   later sweeps (never sweep 0), so the pilot fits on a slower machine by repeating less inside
+   shuffled order (``bench.suite.plan``), in up to the grid's sweeps, each row keeping its least
+   disturbed sweep (``combine_sweeps``). The pilot has
+   ``PILOT_SHARE`` of ``--budget``, split between its workers; a worker late for its share drops its
+   last sweeps for every row alike (never sweep 0), so the pilot fits on a slower machine by repeating less inside
    each process. The first worker also calibrates every row's loop counts (handed to the later
    workers in their plans) and measures memory, the floor and the peak. From the pilot, the
    noise at each level (between sweeps, between processes) and each level's cost give Kalibera
@@ -67,8 +67,12 @@ ACCOUNT = (
 NARROWEST = 4  # the second stage aims at most this many times narrower than --precision
 MEASURED_CELLS = 10  # a task's noise levels choose the second stage's sweeps once this many cells had two sweeps
 
-# The pilot's part of --budget: the second stage always has the rest, at least a third, for the widest cells.
-PILOT_SHARE = 2 / 3
+# The pilot's part of --budget: the second stage always has the rest, at least a quarter, for the widest cells.
+# Not a third: on the 2-core Zen 5 VM a warm process costs about 76 s, a later sweep 13 s, the first process's cold
+# compiles about 100 s more, and with two thirds the second pilot process could afford only 1-2 of its 4 sweeps
+# (its rows' intervals then the widest of the run); each sweep a pilot process keeps narrows every cell, while the
+# second stage's extra processes reached a dozen of them.
+PILOT_SHARE = 3 / 4
 
 TASKS = Path(__file__).resolve().parents[1]  # bench/, where the four tasks pytest collects are
 
@@ -430,7 +434,13 @@ def run(session: pytest.Session, bench: BenchSession, options: dict, selected: l
         # Each pilot worker's share of the pilot's part of the budget: it drops later sweeps to keep it.
         allowance = (PILOT_SHARE * bench.budget_s - (time.monotonic() - start)) / (bench.replicates - replicate)
         template = WorkerPlan(
-            **{**template.__dict__, "replicate": replicate, "facts": replicate == 0, "allowance_s": max(0.0, allowance)}
+            **{
+                **template.__dict__,
+                "replicate": replicate,
+                "facts": replicate == 0,
+                "allowance_s": max(0.0, allowance),
+                "sharing": bench.replicates - replicate,
+            }
         )
         found = run_replicate(config, bench, template, workdir, account, progress)
         records += found
@@ -481,6 +491,7 @@ def run(session: pytest.Session, bench: BenchSession, options: dict, selected: l
                     "only": sorted(only),
                     "sweeps": sweeps,
                     "allowance_s": bench.budget_s - (time.monotonic() - start),
+                    "sharing": 1,
                 }
             )
             records += run_replicate(config, bench, template, workdir, account, progress)
@@ -490,47 +501,35 @@ def run(session: pytest.Session, bench: BenchSession, options: dict, selected: l
     return merge_workers(config, bench, records, staging / "benchmarks.json")
 
 
-def block_sweep(log_medians: np.ndarray) -> int:
-    """The sweep a block (one configuration in one replicate) keeps: the one whose rows were, taken
-    together, fastest (the least sum of log medians over the rows timed in every sweep). A burst
-    of the machine's noise slows a run of consecutive rows in one sweep; choosing for the whole
-    block keeps every pair of timings from one sweep, and no backend picks its own lucky sweep
-    (with a dozen rows in a block, one pair's own noise barely moves the choice)."""
-    return int(np.argmin(np.sum(log_medians, axis=0)))
-
-
 def combine_sweeps(records: list[dict]) -> list[dict]:
     """One row per (configuration, backend, replicate): sweep 0's row (its checks, compile and
-    memory) with the timing of its block's chosen sweep (``block_sweep``), and every sweep's
-    median recorded (``sweep_medians``: the noise levels are measured from them)."""
+    memory) with the timing of the row's fastest sweep, and every sweep's median recorded
+    (``sweep_medians``: the noise levels are measured from them).
+
+    Why the fastest: on the shared VMs measured, a burst of the machine's noise slows a few
+    consecutive rows 30 % to 3x for a second or so, whatever their library, and it hits a third
+    of a noisy row's sweeps or more; a row left alone by the machine is within 1-2 % of itself
+    seconds apart. So each process's value of a row is its least disturbed sweep, the same rule
+    for the reference and every backend, sweeps seconds to tens of seconds apart. Measured on a
+    2-core Zen 5 VM, 3 processes of 3 sweeps: the SD of a process's log speed-up, median over
+    gradient cells, was 0.081 from one sweep, 0.048 keeping one sweep per configuration (the
+    block's fastest together) and 0.028 keeping each row's fastest (90th percentile 0.21, 0.13
+    and 0.09). The price: a backend that is disturbed more often than the reference (a
+    multi-threaded framework on a VM whose vCPUs are taken now and then) is shown at its
+    undisturbed speed, 2-10 % above the median of its sweeps; ``sweep_medians`` keeps them all."""
     sweeps: dict[str, list[dict]] = {}
     for record in records:
         if record["kind"] == "sweep":
             sweeps.setdefault(record["row"], []).append(record)
-    rows = [r for r in records if r["kind"] == "row"]
-    timings = {
-        r["case"]: [r["benchmark"]]
-        + [s["benchmark"] for s in sorted(sweeps.get(r["case"], []), key=lambda s: s["sweep"])]
-        for r in rows
-    }
-    blocks: dict[tuple, list[str]] = {}
-    for r in rows:
-        info = r["benchmark"]["extra_info"]
-        blocks.setdefault((info["config"], info["replicate"]), []).append(r["case"])
-    chosen = {}
-    for cases in blocks.values():
-        most = max(len(timings[c]) for c in cases)
-        complete = [c for c in cases if len(timings[c]) == most]
-        logs = np.log([[t["stats"]["median"] for t in timings[c]] for c in complete])
-        chosen.update(dict.fromkeys(cases, block_sweep(logs)))
     out = []
-    for r in rows:
-        timed = timings[r["case"]]
+    for r in (r for r in records if r["kind"] == "row"):
         row = r["benchmark"]
+        timed = [row] + [s["benchmark"] for s in sorted(sweeps.get(r["case"], []), key=lambda s: s["sweep"])]
         if len(timed) > 1:
-            sweep = min(chosen[r["case"]], len(timed) - 1)
+            medians = [t["stats"]["median"] for t in timed]
+            sweep = int(np.argmin(medians))
             best = timed[sweep]
-            extra = {**row["extra_info"], "sweep": sweep, "sweep_medians": [t["stats"]["median"] for t in timed]}
+            extra = {**row["extra_info"], "sweep": sweep, "sweep_medians": medians}
             extra.update({k: best["extra_info"][k] for k in TIMING_FIELDS if k in best["extra_info"]})
             row = {**row, "stats": best["stats"], "extra_info": extra}
         out.append(row)

@@ -101,7 +101,7 @@ class Row:
     rss_peak_bytes: int | None = None  # kernel peak-RSS mark over the timed calls, above the RSS before them
     faults_per_call: float | None = None  # minor page faults per timed call (fresh pages mapped by the kernel)
     library: str | None = None  # whose kernels and thread pools compute it (rows of one library run back to back)
-    sweep: int | None = None  # with several sweeps: the one its block (configuration, replicate) kept
+    sweep: int | None = None  # with several sweeps: the one the row kept (its fastest, runner.combine_sweeps)
     sweep_medians: list | None = None  # each sweep's median, in sweep order
     isolated_median_s: float | None = None  # --isolate: the same row in a fresh process
     isolated_rss_peak_bytes: int | None = None

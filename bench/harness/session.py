@@ -4,6 +4,7 @@ being timed (its data and reference, one configuration at a time), and, in a wor
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,19 +69,39 @@ class BenchSession:
     report_error: str | None = None  # the report failed: the run keeps its measurements
 
     began: float = field(default_factory=time.monotonic)
-    cases_started: int = 0  # rows (any sweep) this worker has begun
-    first_sweeps_left: int = 0  # sweep-0 rows still to come: the ones a worker never drops
+    cases_left: Counter = field(default_factory=Counter)  # sweep -> this worker's rows of it not yet begun
+    spent: dict = field(default_factory=dict)  # first sweep or later -> [seconds, rows]: the worker's pace
+    one_off_s: float = 0.0  # the first replicate's cold compiles, memory, floor and peak: no later process pays them
 
-    def over_allowance(self) -> bool:
-        """A later sweep is dropped when, at this worker's pace so far, its sweep-0 rows still to
-        come would end past its allowance: every row is timed once per process whatever the
-        machine's speed, and the repetitions within a process shrink to fit."""
-        allowance = None if self.worker is None else self.worker.allowance_s
-        if not allowance:
-            return False
-        elapsed = time.monotonic() - self.began
-        pace = elapsed / max(1, self.cases_started)
-        return elapsed + pace * self.first_sweeps_left > allowance
+    def row_done(self, sweep: int, seconds: float) -> None:
+        """A row of this worker ended after ``seconds``: the pace of its first sweep and of later ones."""
+        pace = self.spent.setdefault(sweep > 0, [0.0, 0])
+        pace[0] += seconds
+        pace[1] += 1
+
+    def sweeps_that_fit(self) -> int:
+        """The most sweeps in which every row still to come can be timed, at this worker's pace so
+        far, within its allowance (``WorkerPlan.allowance_s``); sweep 0 always. A worker that runs
+        late drops its last sweep index for every row alike, not all later sweeps of its last rows:
+        every row is timed once per process whatever the machine's speed, and the repetitions
+        within a process shrink evenly to fit. The first replicate's one-off seconds
+        (``one_off_s``: compiling cold what every later process loads from the caches) are shared by
+        every pilot worker (``WorkerPlan.sharing``), so the first does not starve the others of sweeps."""
+        if self.worker is None or not self.worker.allowance_s:
+            return self.sweeps
+        sharing = self.worker.sharing
+        allowance = (self.worker.allowance_s * sharing - self.one_off_s) / sharing
+        first_s, first_rows = self.spent.get(False, [0.0, 0])
+        later_s, later_rows = self.spent.get(True, [0.0, 0])
+        if not first_rows or not later_rows:  # no pace to go by yet
+            return self.sweeps
+        first_pace, later_pace = max(0.0, first_s - self.one_off_s) / first_rows, later_s / later_rows
+        elapsed = time.monotonic() - self.began - self.one_off_s
+        for sweeps in range(self.sweeps, 1, -1):
+            later_left = sum(self.cases_left[k] for k in range(1, sweeps))
+            if elapsed + self.cases_left[0] * first_pace + later_left * later_pace <= allowance:
+                return sweeps
+        return 1
 
     @property
     def worker_replicate(self) -> int | None:

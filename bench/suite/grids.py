@@ -145,11 +145,12 @@ GRIDS = {
         second_order_depths=(2,),
     ),
     # default: every backend at widths 16-1024, depth 4; README's command within 10 minutes on 2 cores, installation
-    # included, so the benchmarking has 7 minutes (--budget 420). A pilot of 3 processes in at most two thirds of
-    # it, each timing every row in up to 2 sweeps tens of seconds apart (Kalibera & Jones's choice for the levels
-    # measured here: a sweep's SD 0.07-0.25 against a process's 0.02-0.10, a process's own cost 33-60 s against a
-    # sweep's 43-60 s); a worker drops its later sweep to keep its share on a slower machine. Then processes (of
-    # the sweeps the pilot's levels call for) for the cells that need more, in at least the last third.
+    # included, so the benchmarking has 7 minutes (--budget 420). A pilot of 2 processes in at most three quarters of
+    # it (the first one's cold compiles not counted), each timing every row in up to 4 sweeps seconds to tens of
+    # seconds apart: measured on a 2-core Zen 5 VM, a process costs 75-85 s warm (start-up, prepare, its first
+    # sweep's warm-up) and a later sweep 12 s, so repetitions inside a process are the cheap ones (Kalibera & Jones),
+    # and each row's fastest of 3 sweeps had a between-process SD of 0.028 against 0.081 from one. A worker drops
+    # later sweeps to keep its share on a slower machine. Then processes for the cells that need more, in the rest.
     # full: 5 pilot processes of one sweep (a second sweep would hold several configurations' GB-sized copies).
     "default": Grid(
         widths=(16, 256, 1024),
@@ -158,9 +159,9 @@ GRIDS = {
         train_widths=(16, 256),
         train_steps=5,
         seed_steps=200,
-        replicates=3,
-        sweeps=2,
-        row_time=0.02,
+        replicates=2,
+        sweeps=4,
+        row_time=0.015,
         peak_size=2048,
         budget_s=420,
         precision=0.08,

@@ -12,12 +12,10 @@ back need the long re-warm-up only where the library changes, ``measure.warm_up`
 keeps the K-th of every N configurations (in the grid's fixed order), all its backends with it.
 
 With S sweeps (the grid's), a worker times every row up to S times: sweep k of a configuration
-comes after sweep 0 of the configuration k·SWEEP_LAG places later, so a row's sweeps lie tens of
-seconds apart, farther than the bursts in which a shared machine slows every row for a few
-seconds. Each block (configuration and replicate) keeps one sweep for all its rows, the one whose
-rows were together fastest (``runner.block_sweep``): both timings of every pair come from the same
-sweep of the same process. A worker drops later sweeps to keep its share of the budget
-(``WorkerPlan.allowance_s``); sweep 0 it always times.
+comes after sweep 0 of the configuration k·SWEEP_LAG places later, so a row's sweeps lie seconds
+to tens of seconds apart, farther than the bursts in which a shared machine slows a few rows for a
+second or so. Each row keeps its least disturbed sweep (``runner.combine_sweeps``). A worker drops
+later sweeps to keep its share of the budget (``WorkerPlan.allowance_s``); sweep 0 it always times.
 
 The parent hands each worker a ``WorkerPlan`` (a JSON file, as pyperf's runner hands its workers
 explicit arguments): the run's options, the replicate, the order seed, the rows, the sweeps, the time
@@ -149,6 +147,7 @@ class WorkerPlan:
     facts: bool = False  # memory, floor and peak, once per configuration (the first replicate)
     cache_dir: str | None = None  # compile caches that outlive a worker (bench.suite.frameworks.use_compile_caches)
     allowance_s: float | None = None  # the worker's share of the budget: later sweeps are dropped to keep it
+    sharing: int = 1  # pilot workers (this one and those after it) that share the first one's one-off seconds
 
     def write(self, path: Path) -> Path:
         Path(path).write_text(json.dumps(dataclasses.asdict(self)))

@@ -112,7 +112,7 @@ REGISTRY: dict[str, Entry] = {
         Entry("numpy-diag", "numpy", "diag", "matrix calculus, explicit diagonal Jacobians (reference_impl)",
               tasks=(*ALL, *SECOND_ORDER)),
         Entry("numba-manual", "numba", "manual", "the seed's equations compiled by numba (@njit), no framework",
-              tasks=("gradient", "train", *SECOND_ORDER), golden=True),
+              tasks=(*ALL, *SECOND_ORDER), golden=True),
         # Per-sample: a Python loop over samples, value_and_grad of one sample each. The default grid leaves the
         # per-sample Python loops (this, jax-loop, tensorflow-loop) to the full grid: 40-100x slower than the
         # vectorised forms, their cells were the widest and told nothing the × loop column of torch's loop does not.

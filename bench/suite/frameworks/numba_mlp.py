@@ -207,6 +207,84 @@ def _sgd(Ws, bs, codes, clip, lr, x, t, indices, full_batch, ys, tb, dC_dy_T, hi
                     W[i, p] -= lr * g  # (2)
 
 
+# Every sample's gradient and DP-SGD's clipped mean (reference_impl.per_sample): sample i's own pass is
+# column i of the batch pass started from dC_i/dy_i[L] = (y_i[L] - t_i)^T, without the batch's 1/d.
+
+
+@njit(cache=True, fastmath=FAST)
+def _sample_deltas(Ws, bs, codes, t, ys, dC_dy_T, costs):
+    """Forward pass; each sample's cost C_i = 1/2 ||t_i - y_i[L]||^2 into costs; then, for k = L..1,
+    delta[k]^T = (dC/dy[k] nabla_sigma[k])^T into dC_dy_T[k], column i sample i's own."""
+    L = len(Ws)
+    _forward(Ws, bs, codes, ys)
+    y_L, base = ys[L], dC_dy_T[L]
+    costs[:] = 0
+    for i in range(t.shape[0]):
+        for j in range(t.shape[1]):
+            r = y_L[i, j] - t[i, j]
+            costs[j] += 0.5 * r * r
+            base[i, j] = r  # (dC_i/dy_i[L])^T: no 1/d
+    for k in range(L, 0, -1):
+        delta, y = dC_dy_T[k], ys[k]
+        for i in range(delta.shape[0]):
+            for j in range(delta.shape[1]):
+                delta[i, j] *= _sigma_prime(y[i, j], codes[k - 1])
+        if k > 1:
+            _matmul(Ws[k - 1], delta, dC_dy_T[k - 1], True, False)  # (1) dC/dy[k-1] = dC/dy[k] nabla_sigma[k] W[k]
+
+
+@njit(cache=True, fastmath=FAST)
+def _per_sample_pass(Ws, bs, codes, t, ys, dC_dy_T, costs, column, dWs, dbs):
+    """Each sample's costs, and its gradients into dWs[k-1] (d, l_k, l_{k-1}) and dbs[k-1] (d, l_k)."""
+    _sample_deltas(Ws, bs, codes, t, ys, dC_dy_T, costs)
+    for k in range(len(Ws), 0, -1):
+        delta, y_prev, dW, db = dC_dy_T[k], ys[k - 1], dWs[k - 1], dbs[k - 1]
+        for s in range(delta.shape[1]):
+            for p in range(y_prev.shape[0]):  # y_s[k-1], contiguous for the rows below
+                column[p] = y_prev[p, s]
+            for i in range(delta.shape[0]):
+                v = delta[i, s]
+                db[s, i] = v  # (3), sample s's term: delta_s[k]
+                for p in range(y_prev.shape[0]):
+                    dW[s, i, p] = v * column[p]  # (2), sample s's term: delta_s[k]^T y_s[k-1]^T, an outer product
+
+
+@njit(cache=True, fastmath=FAST)
+def _clipped_pass(Ws, bs, codes, t, max_norm, ys, dC_dy_T, costs, factors, squares, dWs, dbs):
+    """DP-SGD's clipped mean 1/d sum_i s_i g_i into dWs, dbs, s_i = min(1, C / ||g_i||), ||g_i||^2 =
+    sum_k ||delta_i[k]||^2 (||y_i[k-1]||^2 + 1) (no per-sample array); returns the batch cost."""
+    L, d = len(Ws), t.shape[1]
+    _sample_deltas(Ws, bs, codes, t, ys, dC_dy_T, costs)
+    factors[:] = 0
+    for k in range(1, L + 1):
+        delta, y_prev = dC_dy_T[k], ys[k - 1]
+        squares[:] = 0
+        for i in range(delta.shape[0]):
+            for s in range(d):
+                squares[s] += delta[i, s] * delta[i, s]  # ||delta_s[k]||^2
+        for s in range(d):
+            norm = 0.0
+            for p in range(y_prev.shape[0]):
+                norm += y_prev[p, s] * y_prev[p, s]  # ||y_s[k-1]||^2
+            factors[s] += squares[s] * (norm + 1)
+    for s in range(d):
+        norm = np.sqrt(factors[s])
+        factors[s] = (1.0 if norm <= max_norm else max_norm / norm) / d  # s_i / d (a zero gradient keeps 1)
+    for k in range(1, L + 1):
+        delta, db = dC_dy_T[k], dbs[k - 1]
+        for i in range(delta.shape[0]):
+            acc = 0.0
+            for s in range(d):
+                delta[i, s] *= factors[s]  # column s times s_s / d
+                acc += delta[i, s]
+            db[i] = acc  # (3) summed over samples
+        _matmul(delta, ys[k - 1], dWs[k - 1], False, True)  # (2) summed over samples, as in the batch pass
+    total = 0.0
+    for s in range(d):
+        total += costs[s]
+    return total / d
+
+
 # Forward mode and second order: the R-operator on the seed's equations (reference_impl.hadamard.tangents
 # and r_backward), every product through _matmul, every elementwise line an explicit loop.
 
@@ -329,6 +407,8 @@ def compile_here(task: str, dtype: str, depth: int) -> float:
         return timed(lambda: _prepare_train(params, x, t, 2, 0.1, None, codes, None, {}))[1]
     if task in ("jvp", "hvp"):
         return timed(lambda: _prepare_second_order(task, params, x, t, params, codes, {}))[1]
+    if task in ("per-sample", "clipped"):
+        return timed(lambda: _prepare_per_sample(task, params, x, t, 1.0, codes, {}))[1]
     return timed(lambda: _prepare_gradient(params, x, t, codes, {}))[1]
 
 
@@ -377,6 +457,9 @@ def prepare(task, form, problem, options) -> Prepared:
         return _prepare_train(params, x, t, c.steps, c.lr, c.clip, codes, problem.indices(), options)
     if task in ("jvp", "hvp"):
         return _prepare_second_order(task, params, x, t, problem.vector, codes, options)
+    if task in ("per-sample", "clipped"):
+        max_norm = problem.max_norm if task == "clipped" else 1.0
+        return _prepare_per_sample(task, params, x, t, max_norm, codes, options)
     return _prepare_gradient(params, x, t, codes, options)
 
 
@@ -426,6 +509,28 @@ def hvp(params, x, t, vector, activation="tanh", form="manual"):
     x, t = np.ascontiguousarray(x), np.ascontiguousarray(t)
     prepared = _prepare_second_order("hvp", params, x, t, vector, _codes(activation, len(params)), {})
     return prepared.to_numpy(prepared.run())
+
+
+def _prepare_per_sample(task, params, x, t, max_norm, codes, options) -> Prepared:
+    """Every sample's gradient into (d, ...) arrays made once (as the reference's out=), or the
+    clipped mean into the batch gradient's shapes."""
+    dtype, d = x.dtype, x.shape[1]
+    work = _Buffers(params, d, x)
+    costs = np.empty(d, dtype)
+    if task == "per-sample":
+        dWs = tuple([np.empty((d, *W.shape), dtype) for W, _ in params])
+        dbs = tuple([np.empty((d, *b.shape), dtype) for _, b in params])
+        column = np.empty(max(y.shape[0] for y in work.ys), dtype)
+        function, args = _per_sample_pass, (work.Ws, work.bs, codes, t, work.ys, work.dC_dy_T, costs, column, dWs, dbs)
+        convert = lambda _: (float(costs.mean(dtype=np.float64)), [(W.copy(), b.copy()) for W, b in zip(dWs, dbs)])  # noqa: E731
+    else:
+        factors, squares = np.empty(d, dtype), np.empty(d, dtype)
+        args = (work.Ws, work.bs, codes, t, dtype.type(max_norm), work.ys, work.dC_dy_T, costs, factors, squares,
+                work.dWs, work.dbs)  # fmt: skip
+        function = _clipped_pass
+        convert = lambda cost: (float(cost), [(W.copy(), b.copy()) for W, b in zip(work.dWs, work.dbs)])  # noqa: E731
+    _ready(function, args)
+    return Prepared(lambda: function(*args), convert, compile_s=_compile_s(task, dtype, len(params), options))
 
 
 def _prepare_gradient(params, x, t, codes, options) -> Prepared:
