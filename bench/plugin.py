@@ -30,7 +30,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 SESSION = pytest.StashKey[BenchSession]()  # the one place this session's state lives
-ROW_BEGAN = pytest.StashKey[float]()  # when a worker's row began (its pace)
 
 
 def session_of(config: pytest.Config) -> BenchSession:
@@ -77,7 +76,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             for item in items
             if "benchmark" in getattr(item, "fixturenames", ()) and not (_case(item) and _case(item).id in done)
         ]
-        session_of(config).cases_left = Counter(_case(item).sweep for item in keep if _case(item))
+        bench = session_of(config)
+        bench.cases_left = Counter(_case(item).sweep for item in keep if _declared_to_run(bench, _case(item)))
         deselected = [item for item in items if item not in keep]
         if deselected:
             config.hook.pytest_deselected(items=deselected)
@@ -137,16 +137,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     case = _case(item)
     if case:
         bench = session_of(item.config)
-        bench.cases_left[case.sweep] -= 1
+        bench.cases_left[case.sweep] -= _declared_to_run(bench, case)
         bench.log({"kind": "start", **_cell(case)})
-        item.stash[ROW_BEGAN] = time.monotonic()
+        bench.row_began = time.monotonic()
 
 
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    """The worker's pace (``BenchSession.sweeps_that_fit``): each row's seconds, first sweep or later."""
-    case, began = _case(item), item.stash.get(ROW_BEGAN, None)
-    if case and began is not None:
-        session_of(item.config).row_done(case.sweep, time.monotonic() - began)
+def _declared_to_run(bench: BenchSession, case: Case | None) -> bool:
+    """A row the registry lets run (the others skip at once: they say nothing of a worker's pace)."""
+    return case is not None and not case.backend.skip_reason(
+        case.config.task, case.config.width, bench.grid_name == "full"
+    )
 
 
 def _cell(case) -> dict:

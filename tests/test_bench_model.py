@@ -487,10 +487,10 @@ def test_a_late_worker_drops_its_last_sweep_for_every_row_alike(monkeypatch):
     bench.sweeps, bench.began = 4, 0.0
     bench.worker = WorkerPlan(replicate=1, order_seed=0, sweeps=4, options={}, log="", allowance_s=145.0)
     assert bench.sweeps_that_fit() == 4  # no later sweep timed yet: no pace to go by
-    for _ in range(40):
-        bench.row_done(0, 2.0)
-    for _ in range(20):
-        bench.row_done(1, 1.0)
+    for sweep, seconds, rows in ((0, 2.0, 40), (1, 1.0, 20)):
+        for _ in range(rows):
+            bench.row_began = clock[0] - seconds
+            bench.row_timed(sweep)
     bench.cases_left.update({0: 10, 1: 10, 2: 10, 3: 10})
     assert bench.sweeps_that_fit() == 3  # 100 s gone, 20 + 10 + 10 fit the 45 s left, another 10 do not
     bench.one_off_s = 30.0  # of the 100 s, 30 were compiling cold: 70 s gone, the first sweep's pace 1.25 s

@@ -206,6 +206,7 @@ def time_again(benchmark, case: Case, bench: BenchSession) -> None:
     timing_fields, _ = time_row(benchmark, case, bench, prepared, False, phases, counts, calls_made=1)
     benchmark.extra_info.update(timing_fields)
     bench.rows_done(benchmark, case, phases)
+    bench.row_timed(case.sweep)
 
 
 def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> None:
@@ -273,3 +274,4 @@ def run_row(benchmark, case: Case, bench: BenchSession, item: pytest.Item) -> No
         bench.kept[case.row_id] = (prepared, counts)  # timed again in the later sweeps, with the same blocks
     benchmark.extra_info.update(row.as_dict())
     bench.rows_done(benchmark, case, phases, counts)
+    bench.row_timed(case.sweep)

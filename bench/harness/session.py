@@ -70,13 +70,15 @@ class BenchSession:
 
     began: float = field(default_factory=time.monotonic)
     cases_left: Counter = field(default_factory=Counter)  # sweep -> this worker's rows of it not yet begun
-    spent: dict = field(default_factory=dict)  # first sweep or later -> [seconds, rows]: the worker's pace
+    spent: dict = field(default_factory=dict)  # first sweep or later -> [seconds, rows timed]: the worker's pace
+    row_began: float = 0.0  # time.monotonic() when the worker's current row began
     one_off_s: float = 0.0  # the first replicate's cold compiles, memory, floor and peak: no later process pays them
 
-    def row_done(self, sweep: int, seconds: float) -> None:
-        """A row of this worker ended after ``seconds``: the pace of its first sweep and of later ones."""
+    def row_timed(self, sweep: int) -> None:
+        """A row of this worker was timed (a skipped one says nothing of the pace): the seconds since
+        it began, for the pace of its first sweep or of later ones."""
         pace = self.spent.setdefault(sweep > 0, [0.0, 0])
-        pace[0] += seconds
+        pace[0] += time.monotonic() - self.row_began
         pace[1] += 1
 
     def sweeps_that_fit(self) -> int:
