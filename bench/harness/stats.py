@@ -258,29 +258,30 @@ def geometric_headline(rows: pd.DataFrame, reference: str, pilot: int | None = N
     """Per (task, backend): the geometric mean of its speed-ups over the configurations both
     timed in every pilot replicate, with a t interval over those replicates (each pilot replicate
     is one process that timed the whole grid, so its geometric mean is one paired value; the
-    later replicates time only some rows)."""
+    later replicates time only some rows). With a pilot of 2 a backend's own variance has one
+    degree of freedom, so the backends of a task borrow strength as the cells do
+    (``moderated_variances``)."""
     if pilot is not None:
         rows = rows[rows["replicate"] < pilot]
-    out = []
+    means, sizes = {}, {}
     for (task, backend), part in rows[rows["backend"] != reference].groupby(["task", "backend"]):
         logs = speedup_logs(rows, reference, backend)
         logs = logs[logs.index.isin(part["config"])]
         complete = logs.dropna(axis=0, how="any")  # configurations measured in every replicate
-        if complete.empty:
-            continue
-        point, low, high = log_interval(complete.mean(axis=0).to_numpy())
-        out.append(
-            {
-                "task": task,
-                "backend": backend,
-                "geomean": point,
-                "low": low,
-                "high": high,
-                "configurations": len(complete),
-                "replicates": complete.shape[1],
-            }
+        if not complete.empty:
+            means[task, backend], sizes[task, backend] = complete.mean(axis=0), complete.shape
+    columns = ["task", "backend", "geomean", "low", "high", "configurations", "replicates"]
+    if not means:
+        return pd.DataFrame(columns=columns)
+    frame = pd.DataFrame(means).T  # (task, backend) x replicate: each process's mean log speed-up
+    spread = moderated_variances(frame, pd.Series(frame.index.get_level_values(0), index=frame.index), None)
+    out = []
+    for key, values in frame.iterrows():
+        point, low, high = stein_interval(
+            values.dropna().to_numpy(), spread.loc[key, "variance"], spread.loc[key, "df"]
         )
-    return pd.DataFrame(out, columns=["task", "backend", "geomean", "low", "high", "configurations", "replicates"])
+        out.append([*key, point, low, high, *sizes[key]])
+    return pd.DataFrame(out, columns=columns)
 
 
 def sweep_log_ratios(rows: pd.DataFrame, reference: str) -> pd.DataFrame:

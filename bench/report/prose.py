@@ -19,8 +19,9 @@ ones load the compile caches), warm-up, the timed calls themselves, memory, floo
 configuration), and the report."""
 
 HEADLINE_GEOMETRIC = """One line per backend: the geometric mean of its speed-ups against `{reference}`
-over every configuration it ran in every replicate, with a 95 % t interval over the replicates (each
-replicate is one process that timed the whole grid)."""
+over every configuration it ran in every pilot replicate, with a 95 % t interval over those replicates
+(each is one process that timed the whole grid; the backends of a task borrow strength from each
+other's variances, as the cells do)."""
 
 HEADLINE = """Speed-up against `{reference}` (its time / the backend's; above 1 the backend is
 faster), geometric mean over replicates with its 95 % interval (Stein's two-stage t interval: the
@@ -130,12 +131,14 @@ that is the within-process spread of these rows; the reference writes into reuse
 and faults nothing."""
 
 NOISE = """A speed-up's noise at the two levels the run repeats (Kalibera & Jones 2013): between the
-sweeps of one process (the same row timed again tens of seconds later, each time divided into the
-reference's row of the same sweep) and the process's own (what a fresh process adds: memory placement,
-caches, thread placement). The interval is over processes; sweeps make each process's value cheaper
-to pin down. The best number of sweeps a process is √(process cost × variance between sweeps ÷
-(sweep cost × process variance)), at most 8: the second stage's processes use it (never fewer than
-the pilot's)."""
+sweeps of one process (the same row timed again seconds to tens of seconds later, each time divided
+into the reference's row of the same sweep) and the process's own (what a fresh process adds: memory
+placement, caches, thread placement). The interval is over processes; sweeps make each process's
+value cheaper to pin down (each row keeps its fastest sweep, so a burst of the machine's noise in one
+sweep is dropped). The best number of sweeps a process is √(process cost × variance between sweeps ÷
+(sweep cost × process variance)), at most 8 (Kalibera & Jones's rule for a mean of sweeps; bursts
+inflate the variance between sweeps, and more sweeps is then the right way to go for the fastest as
+well): the second stage's processes use it (never fewer than the pilot's)."""
 
 STABILITY = """Per cell, pyperf's checks: a spread within a process above 10 %, replicates that
 disagree (std dev ≥ 10 % of the mean or min/max ≥ 50 % away), samples under 100 µs, busy threads
